@@ -1,0 +1,150 @@
+"""The business rules of addons/agg/v1 (SPEC.md), as plain DataFrame -> DataFrame functions.
+
+Every frame carries the day column and every aggregation groups by it, so a run over several
+days gives each day exactly its single-day result. Nothing here knows about Dagster or storage.
+"""
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from addon_okrs.schema import (
+    ADDON_AGGREGATES_SCHEMA,
+    DAY,
+    DEFAULT_THEME_ID,
+    UNKNOWN_CHANNEL,
+)
+
+CLIENT_DAY_CHANNEL = [DAY, "client_id", "normalized_channel"]
+
+
+def _channel() -> Column:
+    """Rule C: a null channel is reported as 'Other' (the notebook silently dropped it)."""
+    return F.coalesce(F.col("normalized_channel"), F.lit(UNKNOWN_CHANNEL)).alias(
+        "normalized_channel"
+    )
+
+
+def _is_false(column: str) -> Column:
+    # A null flag is unknown, and an unknown add-on is not counted (SPEC: a null excludes).
+    return F.coalesce(F.col(column) == F.lit(False), F.lit(False))
+
+
+def enabled_user_addons(addons: DataFrame) -> DataFrame:
+    """`A`: the add-ons a user actually runs — not system, not disabled — of known clients."""
+    is_enabled_user_addon = (
+        _is_false("is_system") & _is_false("user_disabled") & _is_false("app_disabled")
+    )
+    has_client = F.col("client_id").isNotNull()
+    return addons.where(is_enabled_user_addon & has_client).select(
+        DAY,
+        "client_id",
+        _channel(),
+        # Rule I: an unknown install type counts as self-installed.
+        F.coalesce(F.col("foreign_install"), F.lit(False)).alias("foreign_install"),
+        "addon_id",
+    )
+
+
+def pings_of_known_clients(main_summary: DataFrame) -> DataFrame:
+    """`M`: main_summary pings with a client id (null ids were one phantom client, bug 5)."""
+    return main_summary.where(F.col("client_id").isNotNull()).select(
+        DAY,
+        "client_id",
+        _channel(),
+        "profile_creation_date",
+        "active_addons",
+        "active_theme",
+    )
+
+
+def count_by_client_day(addons: DataFrame) -> DataFrame:
+    """Distinct add-ons per client, day, channel and install type: the grain of the output."""
+    return (
+        enabled_user_addons(addons)
+        .groupBy(*CLIENT_DAY_CHANNEL, "foreign_install")
+        .agg(F.count_distinct("addon_id").alias("count"))
+        .select(*CLIENT_DAY_CHANNEL, "foreign_install", "count")
+    )
+
+
+def user_types(count_by_client_day: DataFrame) -> DataFrame:
+    """1 only side-loaded add-ons, -1 only self-installed, 0 both, per client/day/channel."""
+    install_sign = F.when(F.col("foreign_install"), F.lit(1)).otherwise(F.lit(-1))
+    return (
+        count_by_client_day.groupBy(*CLIENT_DAY_CHANNEL)
+        .agg(F.sum(install_sign).cast("long").alias("user_type"))
+        .select(*CLIENT_DAY_CHANNEL, "user_type")
+    )
+
+
+def ms_has_theme(main_summary: DataFrame) -> DataFrame:
+    """1 custom theme, -1 default theme, 0 both seen that day, per client/day/channel."""
+    theme_id = F.col("active_theme.addon_id")
+    has_custom_theme = theme_id.isNotNull() & (theme_id != F.lit(DEFAULT_THEME_ID))
+    theme_sign = F.when(has_custom_theme, F.lit(1)).otherwise(F.lit(-1))
+    return (
+        pings_of_known_clients(main_summary)
+        .groupBy(*CLIENT_DAY_CHANNEL)
+        .agg(F.sum_distinct(theme_sign).cast("long").alias("has_custom_theme"))
+        .select(*CLIENT_DAY_CHANNEL, "has_custom_theme")
+    )
+
+
+def ms_install_days(main_summary: DataFrame) -> DataFrame:
+    """Per client and day, over all its pings on any channel: the earliest profile creation
+    date and the earliest install day of any active add-on (system and disabled included)."""
+    earliest_install_in_ping = F.array_min(F.col("active_addons.install_day"))
+    return (
+        pings_of_known_clients(main_summary)
+        .groupBy(DAY, "client_id")
+        .agg(
+            F.min("profile_creation_date").cast("long").alias("profile_creation_date"),
+            F.min(earliest_install_in_ping).cast("int").alias("min_install_day"),
+        )
+        .select(DAY, "client_id", "profile_creation_date", "min_install_day")
+    )
+
+
+def channel_counts(ms_has_theme: DataFrame) -> DataFrame:
+    """Clients per day/channel in main_summary, and how many of them had a custom theme.
+
+    ms_has_theme holds exactly one row per (day, client, channel) seen in main_summary, so
+    counting its rows counts distinct clients without reading main_summary again.
+    """
+    custom_or_changed = F.col("has_custom_theme") >= F.lit(0)
+    return (
+        ms_has_theme.groupBy(DAY, "normalized_channel")
+        .agg(
+            F.count(F.when(custom_or_changed, F.lit(1))).cast("int").alias("n_custom_theme_clients"),
+            F.count(F.lit(1)).cast("int").alias("n_clients"),
+        )
+        .select(DAY, "normalized_channel", "n_custom_theme_clients", "n_clients")
+    )
+
+
+def addon_aggregates(
+    count_by_client_day: DataFrame,
+    user_types: DataFrame,
+    ms_install_days: DataFrame,
+    ms_has_theme: DataFrame,
+    channel_counts: DataFrame,
+) -> DataFrame:
+    """One row per (day, client, channel, install type) with the client and channel facts.
+
+    Left joins throughout: a client or channel missing from main_summary keeps its rows, with
+    null facts and zero counts (the notebook's inner joins dropped them, bug 1).
+    """
+    joined = (
+        count_by_client_day.join(user_types, on=CLIENT_DAY_CHANNEL, how="inner")
+        .join(ms_install_days, on=[DAY, "client_id"], how="left")
+        .join(ms_has_theme, on=CLIENT_DAY_CHANNEL, how="left")
+        .join(channel_counts, on=[DAY, "normalized_channel"], how="left")
+    )
+    zero_if_missing = {"n_custom_theme_clients", "n_clients"}
+    contract = [
+        (F.coalesce(F.col(field.name), F.lit(0)) if field.name in zero_if_missing else F.col(field.name))
+        .cast(field.dataType)
+        .alias(field.name)
+        for field in ADDON_AGGREGATES_SCHEMA.fields
+    ]
+    return joined.select(DAY, *contract)
