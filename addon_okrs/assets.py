@@ -1,0 +1,108 @@
+"""The asset graph, in the order of the dataset's story: the two telemetry sources, per-client
+facts, per-channel counts, and the joined addons/agg/v1 table. Each asset is a thin call to
+its transformation; where the data lives is the IO manager's business."""
+
+from typing import Any
+
+import warnings
+
+import dagster as dg
+from pyspark.sql import DataFrame
+
+from addon_okrs import transforms
+from addon_okrs.partitions import daily_partitions
+from addon_okrs.schema import DAY
+
+# Single-run backfills are the point of this graph (one Spark start-up per backfill); Dagster
+# marks the parameter beta, which is not news to anyone reading the logs.
+warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
+
+SOURCES_GROUP = "telemetry"
+GROUP = "addon_okrs"
+
+addons = dg.AssetSpec(
+    "addons",
+    partitions_def=daily_partitions,
+    group_name=SOURCES_GROUP,
+    kinds={"parquet"},
+    description="telemetry addons v2: one row per ping and active add-on (written upstream).",
+)
+main_summary = dg.AssetSpec(
+    "main_summary",
+    partitions_def=daily_partitions,
+    group_name=SOURCES_GROUP,
+    kinds={"parquet"},
+    description="telemetry main_summary v4: one row per ping (written upstream).",
+)
+
+daily_spark_asset = dict(
+    partitions_def=daily_partitions,
+    # A backfill is one Spark run over all its days, not one start-up per day.
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name=GROUP,
+    kinds={"spark", "parquet"},
+)
+
+
+@dg.asset(**daily_spark_asset)
+def count_by_client_day(addons: DataFrame) -> DataFrame:
+    """Distinct enabled, non-system add-ons per client, day, channel and install type."""
+    return transforms.count_by_client_day(addons)
+
+
+@dg.asset(**daily_spark_asset)
+def user_types(count_by_client_day: DataFrame) -> DataFrame:
+    """Per client/day/channel: 1 only side-loaded, -1 only self-installed, 0 both."""
+    return transforms.user_types(count_by_client_day)
+
+
+@dg.asset(**daily_spark_asset)
+def ms_has_theme(main_summary: DataFrame) -> DataFrame:
+    """Per client/day/channel: 1 custom theme, -1 default theme, 0 changed that day."""
+    return transforms.ms_has_theme(main_summary)
+
+
+@dg.asset(**daily_spark_asset)
+def ms_install_days(main_summary: DataFrame) -> DataFrame:
+    """Per client/day: earliest profile creation date and add-on install day."""
+    return transforms.ms_install_days(main_summary)
+
+
+@dg.asset(**daily_spark_asset)
+def channel_counts(ms_has_theme: DataFrame) -> DataFrame:
+    """Per day/channel: n_clients and n_custom_theme_clients in main_summary."""
+    return transforms.channel_counts(ms_has_theme)
+
+
+@dg.asset(**daily_spark_asset)
+def addon_aggregates(
+    context: dg.AssetExecutionContext,
+    count_by_client_day: DataFrame,
+    user_types: DataFrame,
+    ms_install_days: DataFrame,
+    ms_has_theme: DataFrame,
+    channel_counts: DataFrame,
+) -> DataFrame:
+    """addons/agg/v1: one row per client, channel and install type, with the client's facts
+    and the channel's totals."""
+    # channel_counts is a handful of rows per day: reading it back for the UI costs nothing.
+    n_clients: dict[str, dict[str, Any]] = {}
+    for row in channel_counts.select(DAY, "normalized_channel", "n_clients").collect():
+        n_clients.setdefault(row[DAY], {})[row["normalized_channel"]] = row["n_clients"]
+    days = context.partition_keys
+    by_channel = n_clients.get(days[0], {}) if len(days) == 1 else n_clients
+    context.add_output_metadata({"n_clients_by_channel": dg.MetadataValue.json(by_channel)})
+    return transforms.addon_aggregates(
+        count_by_client_day, user_types, ms_install_days, ms_has_theme, channel_counts
+    )
+
+
+source_assets = [addons, main_summary]
+built_assets = [
+    count_by_client_day,
+    user_types,
+    ms_has_theme,
+    ms_install_days,
+    channel_counts,
+    addon_aggregates,
+]

@@ -1,0 +1,237 @@
+"""All storage of the asset graph: where each table lives, reading the run's days, and writing
+each day of a table with an all-or-nothing replace. Knows nothing about the business rules."""
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+from pydantic import PrivateAttr
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from addon_okrs import sizing
+from addon_okrs.resources.spark import SparkResource
+from addon_okrs.schema import DAY
+from addon_okrs.storage import Location, normalise_root
+
+# Production layout under the roots; the same relative paths locally.
+SOURCE_TABLES = {"addons": "addons/v2", "main_summary": "main_summary/v4"}
+OUTPUT_TABLES = {"addon_aggregates": "addons/agg/v1"}
+
+STAGING = "_staging"  # leading underscore: Spark's partition discovery ignores these folders
+TRASH = "_replaced"
+
+
+class MissingSourceDayError(FileNotFoundError):
+    pass
+
+
+def day_folder(day: str) -> str:
+    return f"{DAY}={day}"
+
+
+@dataclass(frozen=True)
+class DayWrite:
+    """What one day of a write produced, for the run's metadata."""
+
+    day: str
+    rows: int
+    files: int
+    bytes: int
+    uri: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """A day-partitioned parquet table: `<root>/<path>/submission_date_s3=D/`."""
+
+    name: str
+    location: Location
+    is_source: bool = False
+    sized: bool = False  # apply the SPEC's file sizing to each day written
+
+    def day(self, day: str) -> Location:
+        return self.location.join(day_folder(day))
+
+    def written_days(self) -> list[str]:
+        prefix = f"{DAY}="
+        return [f.removeprefix(prefix) for f in self.location.subfolders() if f.startswith(prefix)]
+
+    def bytes_per_record(self) -> float:
+        """From the most recent day already written; the fallback estimate before the first."""
+        days = self.written_days()
+        if not days:
+            return sizing.FALLBACK_BYTES_PER_RECORD
+        latest = self.day(max(days))
+        total = sum(i.size or 0 for i in latest.data_files())
+        return sizing.bytes_per_record(total, latest.count_rows())
+
+
+class TableStore:
+    """Reads and writes days of tables with one Spark session. Plain Python, no Dagster."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        source_root: str,
+        output_root: str,
+        intermediate_root: str,
+        target_file_mb: int = 280,
+    ) -> None:
+        self.spark = spark
+        self.source_root = Location.from_uri(normalise_root(source_root, "source_root"))
+        self.output_root = Location.from_uri(normalise_root(output_root, "output_root"))
+        self.intermediate_root = Location.from_uri(
+            normalise_root(intermediate_root, "intermediate_root")
+        )
+        self.target_file_mb = target_file_mb
+
+    def table(self, name: str) -> Table:
+        if name in SOURCE_TABLES:
+            return Table(name, self.source_root.join(SOURCE_TABLES[name]), is_source=True)
+        if name in OUTPUT_TABLES:
+            return Table(name, self.output_root.join(OUTPUT_TABLES[name]), sized=True)
+        return Table(name, self.intermediate_root.join(name))
+
+    def read(self, name: str, days: Sequence[str]) -> DataFrame:
+        """The given days of a table in one scan, day as a string column; files of one day may
+        have older or newer schemas, so schemas are merged."""
+        table = self.table(name)
+        folders = [table.day(d) for d in days]
+        missing = [f.uri for f in folders if not f.exists()]
+        if missing:
+            raise MissingSourceDayError(
+                f"table {name}: no folder for day(s) {', '.join(d for d, f in zip(days, folders, strict=True) if f.uri in missing)} "
+                f"(looked for {', '.join(missing)}). Check that the upstream job has written "
+                "them, or that the root setting points at the right place."
+            )
+        frame = (
+            self.spark.read.option("mergeSchema", "true")
+            .option("basePath", table.location.uri)
+            .parquet(*(f.uri for f in folders))
+        )
+        # Partition discovery types 20170501 as an integer; the day is a key, not a number.
+        return frame.withColumn(DAY, F.col(DAY).cast("string"))
+
+    def write(self, name: str, days: Sequence[str], frame: DataFrame, run_id: str) -> list[DayWrite]:
+        """Write the run's days of a table, each replacing that day's folder as a whole.
+
+        The plan runs once, into a staging folder next to the table; each day is then resized
+        from its staged files if the SPEC's sizing asks for a different file count, marked
+        _SUCCESS, and renamed into place. Other days are never touched.
+        """
+        table = self.table(name)
+        if table.is_source:
+            raise ValueError(f"{name} is a source table of this project; it is never written")
+        staging = table.location.join(STAGING, run_id)
+        staging.delete()
+        bytes_per_record = table.bytes_per_record() if table.sized else None
+
+        frame.write.mode("overwrite").partitionBy(DAY).parquet(staging.uri)
+
+        unexpected = set(staging.subfolders()) - {day_folder(d) for d in days}
+        if unexpected:
+            staging.delete()
+            raise RuntimeError(
+                f"table {name}: the frame holds days outside this run ({sorted(unexpected)}); "
+                f"run days were {list(days)}. Nothing was replaced."
+            )
+        data_schema = frame.drop(DAY).schema
+        for day in days:
+            staged = staging.join(day_folder(day))
+            if not staged.exists():
+                # A day with no rows still gets a folder with a schema-only file, so that
+                # readers of the day find an empty table rather than a missing one.
+                self.spark.createDataFrame([], data_schema).write.parquet(staged.uri)
+            if bytes_per_record is not None:
+                self._resize(staged, bytes_per_record)
+            staged.touch("_SUCCESS")
+
+        written = [self._replace_day(table, staging, day, run_id) for day in days]
+        for leftover in (staging, table.location.join(TRASH, run_id)):
+            leftover.delete()
+            leftover.parent().delete_if_empty()
+        return written
+
+    def _resize(self, staged: Location, bytes_per_record: float) -> None:
+        rows = staged.count_rows()
+        wanted = sizing.file_count(rows, bytes_per_record, self.target_file_mb)
+        if len(staged.data_files()) == wanted:
+            return
+        resized = Location.from_uri(staged.uri + "_resized")
+        self.spark.read.parquet(staged.uri).repartition(wanted).write.parquet(resized.uri)
+        staged.delete()
+        resized.move_to(staged)
+
+    def _replace_day(self, table: Table, staging: Location, day: str, run_id: str) -> DayWrite:
+        staged = staging.join(day_folder(day))
+        final = table.day(day)
+        replaced = table.location.join(TRASH, run_id, day_folder(day))
+        if final.exists():
+            final.move_to(replaced)
+        staged.move_to(final)
+        replaced.delete()
+        data = final.data_files()
+        return DayWrite(
+            day=day,
+            rows=final.count_rows(),
+            files=len(data),
+            bytes=sum(i.size or 0 for i in data),
+            uri=final.uri,
+        )
+
+
+def write_metadata(table: Table, written: Sequence[DayWrite]) -> dict[str, Any]:
+    """Materialization metadata: for a range run the totals, plus a per-day breakdown."""
+    metadata: dict[str, Any] = {
+        "dagster/row_count": sum(w.rows for w in written),
+        "path": dg.MetadataValue.path(table.location.uri if len(written) > 1 else written[0].uri),
+        "file_count": sum(w.files for w in written),
+        "bytes": sum(w.bytes for w in written),
+    }
+    if len(written) > 1:
+        metadata["days"] = dg.MetadataValue.json(
+            {w.day: {"rows": w.rows, "files": w.files, "bytes": w.bytes} for w in written}
+        )
+    return metadata
+
+
+class ParquetIOManager(dg.ConfigurableIOManager):
+    """Dagster's face of TableStore: asset key -> table, partition keys -> days."""
+
+    spark: dg.ResourceDependency[SparkResource]
+    source_root: str
+    output_root: str
+    intermediate_root: str
+    target_file_mb: int = 280
+
+    _store: TableStore | None = PrivateAttr(default=None)
+
+    def store(self) -> TableStore:
+        if self._store is None:
+            self._store = TableStore(
+                self.spark.get_session(),
+                source_root=self.source_root,
+                output_root=self.output_root,
+                intermediate_root=self.intermediate_root,
+                target_file_mb=self.target_file_mb,
+            )
+        return self._store
+
+    def load_input(self, context: dg.InputContext) -> DataFrame:
+        name = context.asset_key.path[-1]
+        return self.store().read(name, context.asset_partition_keys)
+
+    def handle_output(self, context: dg.OutputContext, obj: DataFrame) -> None:
+        name = context.asset_key.path[-1]
+        days = context.asset_partition_keys
+        started = time.monotonic()
+        store = self.store()
+        written = store.write(name, days, obj, run_id=context.run_id)
+        context.log.info(
+            f"{name}: wrote {len(written)} day(s) in {time.monotonic() - started:.1f}s: "
+            + ", ".join(f"{w.day} {w.rows} rows / {w.files} files" for w in written)
+        )
+        context.add_output_metadata(write_metadata(store.table(name), written))

@@ -1,0 +1,33 @@
+"""Where configuration comes from: environment variables, with defaults that work locally."""
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+ENV_WAREHOUSE = "ADDON_OKRS_WAREHOUSE"
+ENV_SOURCE_ROOT = "ADDON_OKRS_SOURCE_ROOT"
+ENV_OUTPUT_ROOT = "ADDON_OKRS_OUTPUT_ROOT"
+ENV_INTERMEDIATE_ROOT = "ADDON_OKRS_INTERMEDIATE_ROOT"
+
+
+def warehouse_uri() -> str:
+    """The local default for every root: ./warehouse of the directory Dagster runs from."""
+    return os.environ.get(ENV_WAREHOUSE) or Path.cwd().joinpath("warehouse").absolute().as_uri()
+
+
+def setting(env_var: str, default: str) -> str | dg.EnvVar:
+    """The env var (shown as such in the UI) when it is set, else the default."""
+    return dg.EnvVar(env_var) if os.environ.get(env_var) else default
+
+
+def source_root() -> str | dg.EnvVar:
+    return setting(ENV_SOURCE_ROOT, warehouse_uri())
+
+
+def output_root() -> str | dg.EnvVar:
+    return setting(ENV_OUTPUT_ROOT, warehouse_uri())
+
+
+def intermediate_root() -> str | dg.EnvVar:
+    return setting(ENV_INTERMEDIATE_ROOT, warehouse_uri() + "/intermediate")

@@ -1,0 +1,136 @@
+"""Folders addressed two ways: by URI for Spark, and through pyarrow.fs for the work Spark does
+not do for us (listing days, sizes, footers, markers, moving a finished day into place).
+
+pyarrow.fs runs in this process, so it works the same under local Spark, a cluster master and
+Spark Connect, where there is no JVM-side Hadoop FileSystem to borrow.
+"""
+
+import os
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import pyarrow.parquet as pq
+from pyarrow import fs as pafs
+
+# Schemes the project accepts for its roots. s3a/s3n are Hadoop's names for S3; pyarrow calls
+# them all s3.
+LOCAL_SCHEMES = {"file"}
+S3_SCHEMES = {"s3", "s3a", "s3n"}
+
+
+class StorageConfigError(ValueError):
+    pass
+
+
+def normalise_root(uri: str, setting: str) -> str:
+    """A root as Spark should see it: a scheme, no trailing slash. A bare path becomes file://."""
+    text = uri.strip()
+    if not text:
+        raise StorageConfigError(f"{setting} is empty: give a URI such as file:///data/warehouse")
+    parsed = urlparse(text)
+    if not parsed.scheme:
+        return "file://" + os.path.abspath(text)
+    if parsed.scheme in LOCAL_SCHEMES:
+        if parsed.netloc not in ("", "localhost") or not parsed.path.startswith("/"):
+            raise StorageConfigError(
+                f"{setting}={uri!r} is not an absolute file URI: write file:///absolute/path"
+            )
+        return "file://" + parsed.path.rstrip("/")
+    if parsed.scheme in S3_SCHEMES:
+        if not parsed.netloc:
+            raise StorageConfigError(f"{setting}={uri!r} names no bucket: write s3a://bucket/prefix")
+        return text.rstrip("/")
+    raise StorageConfigError(
+        f"{setting}={uri!r} has scheme {parsed.scheme!r}; supported: file://, s3://, s3a://, s3n://"
+    )
+
+
+def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    parsed = urlparse(uri)
+    if parsed.scheme in LOCAL_SCHEMES:
+        return pafs.LocalFileSystem(), parsed.path
+    if parsed.scheme in S3_SCHEMES:
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        s3 = pafs.S3FileSystem(
+            endpoint_override=endpoint,
+            region=os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION"),
+        )
+        return s3, parsed.netloc + parsed.path
+    raise StorageConfigError(f"unsupported storage URI {uri!r}")
+
+
+@dataclass(frozen=True)
+class Location:
+    """One folder: `uri` for Spark, `fs` + `path` for pyarrow."""
+
+    uri: str
+    fs: pafs.FileSystem
+    path: str
+
+    @classmethod
+    def from_uri(cls, uri: str) -> "Location":
+        fs, path = _filesystem(uri)
+        return cls(uri=uri.rstrip("/"), fs=fs, path=path.rstrip("/"))
+
+    def join(self, *parts: str) -> "Location":
+        suffix = "/".join(parts)
+        return Location(uri=f"{self.uri}/{suffix}", fs=self.fs, path=f"{self.path}/{suffix}")
+
+    def parent(self) -> "Location":
+        return Location(uri=self.uri.rsplit("/", 1)[0], fs=self.fs, path=self.path.rsplit("/", 1)[0])
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.fs, pafs.LocalFileSystem)
+
+    def exists(self) -> bool:
+        return self.fs.get_file_info(self.path).type != pafs.FileType.NotFound
+
+    def subfolders(self) -> list[str]:
+        """Names of the folders directly below (empty if this folder does not exist)."""
+        if not self.exists():
+            return []
+        infos = self.fs.get_file_info(pafs.FileSelector(self.path, recursive=False))
+        return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
+
+    def files(self, recursive: bool = True) -> list[pafs.FileInfo]:
+        if not self.exists():
+            return []
+        selector = pafs.FileSelector(self.path, recursive=recursive)
+        return [i for i in self.fs.get_file_info(selector) if i.type == pafs.FileType.File]
+
+    def data_files(self) -> list[pafs.FileInfo]:
+        """Parquet data files, skipping markers and hidden files as Spark does."""
+        return sorted(
+            (i for i in self.files() if not i.base_name.startswith(("_", "."))),
+            key=lambda i: i.path,
+        )
+
+    def count_rows(self) -> int:
+        """Rows from the parquet footers only: no data is read."""
+        return sum(pq.ParquetFile(i.path, filesystem=self.fs).metadata.num_rows for i in self.data_files())
+
+    def touch(self, name: str) -> None:
+        with self.fs.open_output_stream(f"{self.path}/{name}"):
+            pass
+
+    def delete(self) -> None:
+        if self.exists():
+            self.fs.delete_dir(self.path)
+
+    def delete_if_empty(self) -> None:
+        if self.exists() and not self.fs.get_file_info(pafs.FileSelector(self.path)):
+            self.fs.delete_dir(self.path)
+
+    def move_to(self, target: "Location") -> None:
+        """Rename a folder. Atomic on a local filesystem; an object store has no rename, so
+        there it is a copy of every object followed by a delete."""
+        parent = target.path.rsplit("/", 1)[0]
+        self.fs.create_dir(parent, recursive=True)
+        if self.is_local:
+            self.fs.move(self.path, target.path)
+            return
+        for info in self.files():
+            relative = info.path[len(self.path) + 1 :]
+            self.fs.copy_file(info.path, f"{target.path}/{relative}")
+        self.fs.delete_dir(self.path)

@@ -1,0 +1,92 @@
+"""A second, independent implementation of SPEC.md: DuckDB SQL over the source parquet files.
+
+Written from the SPEC's text, not from the Spark code (no shared helpers, different shapes:
+distinct counts straight from the pings, install days by unnesting), so that the two agree only
+if both read the SPEC the same way. Used by the differential tests and as the single-machine
+peer in the benchmarks.
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+DEFAULT_THEME = "{972ce4c6-7e08-4474-a285-3208198ce6fd}"
+
+QUERY = """
+WITH
+a AS (
+    SELECT CAST(submission_date_s3 AS VARCHAR) AS d, client_id,
+           COALESCE(normalized_channel, 'Other') AS ch,
+           COALESCE(foreign_install, FALSE) AS fi, addon_id
+    FROM read_parquet($addons, hive_partitioning = true, union_by_name = true)
+    WHERE is_system = FALSE AND user_disabled = FALSE AND app_disabled = FALSE
+      AND client_id IS NOT NULL
+),
+m AS (
+    SELECT CAST(submission_date_s3 AS VARCHAR) AS d, client_id,
+           COALESCE(normalized_channel, 'Other') AS ch,
+           profile_creation_date, active_addons, active_theme.addon_id AS theme_id
+    FROM read_parquet($main_summary, hive_partitioning = true, union_by_name = true)
+    WHERE client_id IS NOT NULL
+),
+grain AS (
+    SELECT d, client_id, ch, fi, COUNT(DISTINCT addon_id) AS n_addons FROM a GROUP BY d, client_id, ch, fi
+),
+kinds AS (
+    SELECT d, client_id, ch, SUM(IF(fi, 1, -1)) AS user_type FROM grain GROUP BY d, client_id, ch
+),
+profiles AS (
+    SELECT d, client_id, MIN(profile_creation_date) AS pcd FROM m GROUP BY d, client_id
+),
+installs AS (
+    SELECT d, client_id, MIN(addon.install_day) AS mid
+    FROM (SELECT d, client_id, UNNEST(active_addons) AS addon FROM m)
+    GROUP BY d, client_id
+),
+themes AS (
+    SELECT d, client_id, ch,
+           SUM(DISTINCT IF(theme_id IS NOT NULL AND theme_id <> $default_theme, 1, -1)) AS theme
+    FROM m GROUP BY d, client_id, ch
+),
+clients AS (
+    SELECT d, ch, COUNT(DISTINCT client_id) AS n FROM m GROUP BY d, ch
+),
+custom AS (
+    SELECT d, ch, COUNT(DISTINCT client_id) AS n FROM themes WHERE theme >= 0 GROUP BY d, ch
+)
+SELECT g.d AS submission_date_s3,
+       g.ch::VARCHAR AS normalized_channel,
+       g.client_id::VARCHAR AS client_id,
+       g.fi::BOOLEAN AS foreign_install,
+       g.n_addons::BIGINT AS count,
+       k.user_type::BIGINT AS user_type,
+       p.pcd::BIGINT AS profile_creation_date,
+       i.mid::INTEGER AS min_install_day,
+       t.theme::BIGINT AS has_custom_theme,
+       COALESCE(cu.n, 0)::INTEGER AS n_custom_theme_clients,
+       COALESCE(cl.n, 0)::INTEGER AS n_clients
+FROM grain g
+JOIN kinds k USING (d, client_id, ch)
+LEFT JOIN profiles p USING (d, client_id)
+LEFT JOIN installs i USING (d, client_id)
+LEFT JOIN themes t USING (d, client_id, ch)
+LEFT JOIN clients cl USING (d, ch)
+LEFT JOIN custom cu USING (d, ch)
+"""
+
+
+def reference_addon_aggregates(source_root: Path, days: Sequence[str]) -> pa.Table:
+    """addons/agg/v1 rows of the given days (with the day as first column), from local files."""
+
+    def files(table: str) -> list[str]:
+        return [str(source_root / table / f"submission_date_s3={d}" / "**" / "*.parquet") for d in days]
+
+    with duckdb.connect() as con:
+        params = {
+            "addons": files("addons/v2"),
+            "main_summary": files("main_summary/v4"),
+            "default_theme": DEFAULT_THEME,
+        }
+        return con.sql(QUERY, params=params).to_arrow_table()
