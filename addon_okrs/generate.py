@@ -5,7 +5,7 @@ so a million clients take seconds, not minutes.
 Besides ordinary clients, each day holds the cases the SPEC's rules exist for: null client ids,
 null channels, null install types, system and disabled add-ons (and null flags), pings without
 add-ons, default / custom / null / changing themes, duplicate rows, clients on two channels or
-with two profile creation dates, a channel where nobody has a custom theme (esr), and clients
+with two profile creation dates, pings without an add-on list, a channel where nobody has a custom theme (esr), and clients
 that only appear in addons (some on a channel main_summary never sees: aurora). A quarter of
 the sample folders carry the older schema, without the two newest add-on fields.
 """
@@ -135,11 +135,13 @@ def generate_day(root: str, day: str, clients: int, seed: int = 0, samples: int 
     multi = pings_per_client > 1
     switches_channel = multi & (rng.random(n) < 0.05)
     changes_profile = multi & (rng.random(n) < 0.03)
-    changes_theme = multi & (rng.random(n) < 0.05)
+    changes_theme = multi & (rng.random(n) < 0.05) & (channel != ESR)
     theme_slot = np.where(rng.random(n) < 0.3, 1 + rng.integers(0, 50, n), 0)
     theme_slot[channel == ESR] = 0  # esr: a channel where nobody runs a custom theme
     theme_null = (rng.random(n) < 0.05) & (channel != ESR)
     addons_per_client = rng.poisson(1.6, n)
+    # Pings whose environment lacked the add-on list, though the addons table has the rows.
+    no_addon_list = rng.random(n) < 0.01
 
     # --- pings (main_summary rows) ------------------------------------------------------
     ping_client = np.repeat(np.arange(n), pings_per_client)
@@ -161,7 +163,9 @@ def generate_day(root: str, day: str, clients: int, seed: int = 0, samples: int 
     offsets = np.concatenate([[0], np.cumsum(ping_k)]).astype(np.int32)
     position = np.arange(offsets[-1]) - np.repeat(offsets[:-1], ping_k)
     element_of = np.repeat(first_element[ping_client], ping_k) + position
-    active_addons = pa.ListArray.from_arrays(pa.array(offsets), elements.take(pa.array(element_of)))
+    active_addons = pa.ListArray.from_arrays(
+        pa.array(offsets), elements.take(pa.array(element_of)), mask=pa.array(no_addon_list[ping_client])
+    )
     themes = _themes(rng, 64).take(pa.array(ping_theme, mask=theme_null[ping_client]))
 
     ping_ids = ids.take(pa.array(ping_client, mask=no_client))

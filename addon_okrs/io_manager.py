@@ -78,7 +78,7 @@ class TableStore:
         source_root: str,
         output_root: str,
         intermediate_root: str,
-        target_file_mb: int = 280,
+        target_file_mb: float = 280,
     ) -> None:
         self.spark = spark
         self.source_root = Location.from_uri(normalise_root(source_root, "source_root"))
@@ -128,32 +128,27 @@ class TableStore:
         staging = table.location.join(STAGING, run_id)
         staging.delete()
         bytes_per_record = table.bytes_per_record() if table.sized else None
-
-        frame.write.mode("overwrite").partitionBy(DAY).parquet(staging.uri)
-
-        unexpected = set(staging.subfolders()) - {day_folder(d) for d in days}
-        if unexpected:
-            staging.delete()
-            raise RuntimeError(
-                f"table {name}: the frame holds days outside this run ({sorted(unexpected)}); "
-                f"run days were {list(days)}. Nothing was replaced."
-            )
-        data_schema = frame.drop(DAY).schema
-        for day in days:
-            staged = staging.join(day_folder(day))
-            if not staged.exists():
-                # A day with no rows still gets a folder with a schema-only file, so that
-                # readers of the day find an empty table rather than a missing one.
-                self.spark.createDataFrame([], data_schema).write.parquet(staged.uri)
-            if bytes_per_record is not None:
-                self._resize(staged, bytes_per_record)
-            staged.touch("_SUCCESS")
-
-        written = [self._replace_day(table, staging, day, run_id) for day in days]
-        for leftover in (staging, table.location.join(TRASH, run_id)):
-            leftover.delete()
-            leftover.parent().delete_if_empty()
-        return written
+        try:
+            frame.write.mode("overwrite").partitionBy(DAY).parquet(staging.uri)
+            unexpected = set(staging.subfolders()) - {day_folder(d) for d in days}
+            if unexpected:
+                raise RuntimeError(
+                    f"table {name}: the frame holds days outside this run ({sorted(unexpected)}); "
+                    f"run days were {list(days)}. Nothing was replaced."
+                )
+            data_schema = frame.drop(DAY).schema
+            for day in days:
+                staged = staging.join(day_folder(day))
+                if not staged.exists():
+                    # A day with no rows still gets a folder with a schema-only file, so that
+                    # readers of the day find an empty table rather than a missing one.
+                    self.spark.createDataFrame([], data_schema).write.parquet(staged.uri)
+                if bytes_per_record is not None:
+                    self._resize(staged, bytes_per_record)
+                staged.touch("_SUCCESS")
+            return [self._replace_day(table, staging, day, run_id) for day in days]
+        finally:
+            self._clean_up(table, staging, run_id)
 
     def _resize(self, staged: Location, bytes_per_record: float) -> None:
         rows = staged.count_rows()
@@ -165,6 +160,17 @@ class TableStore:
         staged.delete()
         resized.move_to(staged)
 
+    def _clean_up(self, table: Table, staging: Location, run_id: str) -> None:
+        """Remove this run's staging and replaced folders; a day caught between its two
+        renames (old moved aside, new not yet in place) gets its previous output back."""
+        replaced = table.location.join(TRASH, run_id)
+        for folder in replaced.subfolders():
+            if not table.location.join(folder).exists():
+                replaced.join(folder).move_to(table.location.join(folder))
+        for leftover in (staging, replaced):
+            leftover.delete()
+            leftover.parent().delete_if_empty()
+
     def _replace_day(self, table: Table, staging: Location, day: str, run_id: str) -> DayWrite:
         staged = staging.join(day_folder(day))
         final = table.day(day)
@@ -172,7 +178,6 @@ class TableStore:
         if final.exists():
             final.move_to(replaced)
         staged.move_to(final)
-        replaced.delete()
         data = final.data_files()
         return DayWrite(
             day=day,
@@ -205,7 +210,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
     source_root: str
     output_root: str
     intermediate_root: str
-    target_file_mb: int = 280
+    target_file_mb: float = 280
 
     _store: TableStore | None = PrivateAttr(default=None)
 

@@ -6,7 +6,7 @@ FALLBACK_BYTES_PER_RECORD = 39.0  # the notebook's estimate, used until a day ha
 BYTES_PER_MB = 1_000_000
 
 
-def file_count(rows: int, bytes_per_record: float, target_file_mb: int) -> int:
+def file_count(rows: int, bytes_per_record: float, target_file_mb: float) -> int:
     return max(1, math.ceil(rows * bytes_per_record / (target_file_mb * BYTES_PER_MB)))
 
 

@@ -1,0 +1,140 @@
+"""TableStore: day-by-day reads and writes, file sizing, and the single pass over the plan."""
+
+import math
+from pathlib import Path
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from addon_okrs.io_manager import MissingSourceDayError, TableStore
+from addon_okrs.schema import DAY
+from addon_okrs_tests.helpers import executions_scanning, file_names
+
+
+def store(spark: SparkSession, root: Path, target_file_mb: float = 280) -> TableStore:
+    uri = root.as_uri()
+    return TableStore(spark, uri, uri, f"{uri}/intermediate", target_file_mb=target_file_mb)
+
+
+def numbered(spark: SparkSession, day: str, rows: int) -> DataFrame:
+    return spark.range(rows).select(
+        F.lit(day).alias(DAY), F.col("id"), F.sha2(F.col("id").cast("string"), 256).alias("payload")
+    )
+
+
+def test_intermediate_days_round_trip_with_the_day_as_a_string(spark: SparkSession, tmp_path: Path) -> None:
+    tables = store(spark, tmp_path)
+    frame = numbered(spark, "20170501", 5).unionByName(numbered(spark, "20170502", 3))
+
+    written = tables.write("user_types", ["20170501", "20170502"], frame, run_id="r1")
+
+    assert [(w.day, w.rows) for w in written] == [("20170501", 5), ("20170502", 3)]
+    back = tables.read("user_types", ["20170502"])
+    assert back.schema[DAY].dataType.simpleString() == "string"
+    assert sorted(r["id"] for r in back.collect()) == [0, 1, 2]
+    day_folder = tmp_path / "intermediate/user_types/submission_date_s3=20170502"
+    assert (day_folder / "_SUCCESS").exists()
+    assert sorted(p.name for p in (tmp_path / "intermediate/user_types").iterdir()) == [
+        "submission_date_s3=20170501",
+        "submission_date_s3=20170502",
+    ]
+
+
+def test_a_day_without_rows_is_written_as_an_empty_table(spark: SparkSession, tmp_path: Path) -> None:
+    tables = store(spark, tmp_path)
+
+    written = tables.write("user_types", ["20170501", "20170502"], numbered(spark, "20170501", 2), "r1")
+
+    assert [(w.day, w.rows) for w in written] == [("20170501", 2), ("20170502", 0)]
+    empty = tables.read("user_types", ["20170502"])
+    assert empty.count() == 0
+    assert empty.columns == ["id", "payload", DAY]
+
+
+def test_output_file_count_uses_the_fallback_record_size_before_any_day_exists(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # 100,000 rows x 39 bytes at 1 MB a file: ceil(3.9) = 4 files.
+    tables = store(spark, tmp_path, target_file_mb=1)
+
+    [written] = tables.write("addon_aggregates", ["20170501"], numbered(spark, "20170501", 100_000), "r1")
+
+    assert (written.rows, written.files) == (100_000, 4)
+
+
+def test_output_file_count_uses_the_record_size_of_the_latest_day_written(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    tables = store(spark, tmp_path, target_file_mb=1)
+    tables.write("addon_aggregates", ["20170430"], numbered(spark, "20170430", 20_000), "r1")
+    [older] = tables.write("addon_aggregates", ["20170428"], numbered(spark, "20170428", 10), "r2")
+    [latest] = [w for w in tables.write("addon_aggregates", ["20170430"], numbered(spark, "20170430", 20_000), "r3")]
+    bytes_per_record = latest.bytes / latest.rows
+
+    [written] = tables.write("addon_aggregates", ["20170501"], numbered(spark, "20170501", 60_000), "r4")
+
+    # The latest day (20170430), not the one written last (20170428), sets the record size.
+    assert older.rows == 10
+    assert written.files == math.ceil(60_000 * bytes_per_record / 1_000_000)
+    assert written.files > 4  # the sha2 payload makes records far larger than the 39-byte guess
+
+
+def test_output_plan_runs_once_even_when_files_are_resized(spark: SparkSession, tmp_path: Path) -> None:
+    # Bug 6: the notebook counted the rows with a whole extra pass before writing.
+    tables = store(spark, tmp_path, target_file_mb=1)
+    source = tmp_path / "upstream_input"
+    numbered(spark, "20170501", 100_000).write.parquet(source.as_uri())
+    plan = spark.read.parquet(source.as_uri()).where(F.col("id") >= 0)
+    before = executions_scanning(spark, str(source))
+
+    [written] = tables.write("addon_aggregates", ["20170501"], plan, "r1")
+
+    assert written.files == 4  # a resize happened
+    assert executions_scanning(spark, str(source)) - before == 1
+
+
+def test_rewriting_a_day_replaces_it_and_leaves_other_days_untouched(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    tables = store(spark, tmp_path)
+    tables.write("addon_aggregates", ["20170501", "20170502"], numbered(spark, "20170501", 4).unionByName(numbered(spark, "20170502", 6)), "r1")
+    other_day = tmp_path / "addons/agg/v1/submission_date_s3=20170502"
+    other_before = {p.name: p.read_bytes() for p in other_day.iterdir()}
+
+    tables.write("addon_aggregates", ["20170501"], numbered(spark, "20170501", 2), "r2")
+
+    assert sorted(r["id"] for r in tables.read("addon_aggregates", ["20170501"]).collect()) == [0, 1]
+    assert {p.name: p.read_bytes() for p in other_day.iterdir()} == other_before
+    assert file_names(tmp_path / "addons/agg/v1") == ["submission_date_s3=20170501", "submission_date_s3=20170502"]
+
+
+def test_frame_with_a_day_outside_the_run_replaces_nothing(spark: SparkSession, tmp_path: Path) -> None:
+    tables = store(spark, tmp_path)
+    tables.write("user_types", ["20170501"], numbered(spark, "20170501", 3), "r1")
+    day = tmp_path / "intermediate/user_types/submission_date_s3=20170501"
+    before = {p.name: p.read_bytes() for p in day.iterdir()}
+
+    stray = numbered(spark, "20170501", 1).unionByName(numbered(spark, "20170509", 1))
+    with pytest.raises(RuntimeError, match=r"table user_types: the frame holds days outside this run \(\['submission_date_s3=20170509'\]\)"):
+        tables.write("user_types", ["20170501"], stray, "r2")
+
+    assert {p.name: p.read_bytes() for p in day.iterdir()} == before
+    assert file_names(tmp_path / "intermediate/user_types") == ["submission_date_s3=20170501"]
+
+
+def test_missing_source_day_names_table_day_and_path(spark: SparkSession, tmp_path: Path) -> None:
+    tables = store(spark, tmp_path)
+
+    with pytest.raises(MissingSourceDayError) as error:
+        tables.read("main_summary", ["20170501"])
+
+    expected_path = f"{tmp_path.as_uri()}/main_summary/v4/submission_date_s3=20170501"
+    assert str(error.value).startswith(
+        f"table main_summary: no folder for day(s) 20170501 (looked for {expected_path})"
+    )
+
+
+def test_source_tables_are_never_written(spark: SparkSession, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="addons is a source table of this project"):
+        store(spark, tmp_path).write("addons", ["20170501"], numbered(spark, "20170501", 1), "r1")

@@ -1,0 +1,139 @@
+"""The whole asset graph through Dagster's materialize(), on generated days."""
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pyarrow.parquet as pq
+import pytest
+from pyspark.sql import SparkSession
+
+from addon_okrs.definitions import all_assets, build_resources
+from addon_okrs.generate import generate_days
+from addon_okrs.resources.spark import SparkResource
+from addon_okrs.schema import DAY
+from addon_okrs_tests.helpers import day_rows, file_names
+from addon_okrs_tests.reference import reference_addon_aggregates
+
+DAYS = ["20170501", "20170502", "20170503"]
+BUILT = ["count_by_client_day", "user_types", "ms_has_theme", "ms_install_days", "channel_counts", "addon_aggregates"]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("sources")
+    generate_days(root.as_uri(), DAYS[0], len(DAYS), clients=3000, seed=7, samples=4)
+    return root
+
+
+def materialize(
+    sources: Path, out: Path, first: str, last: str | None = None
+) -> dg.ExecuteInProcessResult:
+    resources = build_resources(
+        SparkResource.for_tests(), sources.as_uri(), out.as_uri(), (out / "intermediate").as_uri()
+    )
+    if last is None:
+        return dg.materialize(all_assets, resources=resources, partition_key=first, selection="*addon_aggregates")
+    range_tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+    return dg.materialize(all_assets, resources=resources, tags=range_tags, selection="*addon_aggregates")
+
+
+def materializations(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str | None], dict[str, Any]]:
+    events = {}
+    for event in result.get_asset_materialization_events():
+        m = event.step_materialization_data.materialization
+        events[(m.asset_key.path[-1], m.partition)] = {k: v.value for k, v in m.metadata.items()}
+    return events
+
+
+def test_one_day_materializes_every_asset_with_metadata(spark: SparkSession, sources: Path, tmp_path: Path) -> None:
+    result = materialize(sources, tmp_path, "20170502")
+
+    assert result.success
+    events = materializations(result)
+    assert sorted(events) == sorted((name, "20170502") for name in BUILT)
+    output = tmp_path / "addons/agg/v1/submission_date_s3=20170502"
+    final = events[("addon_aggregates", "20170502")]
+    assert final["path"] == f"file://{output}"
+    assert final["dagster/row_count"] == pq.read_table(output).num_rows
+    assert final["file_count"] == 1
+    channel_counts = pq.read_table(tmp_path / "intermediate/channel_counts/submission_date_s3=20170502").to_pylist()
+    assert final["n_clients_by_channel"] == {r["normalized_channel"]: r["n_clients"] for r in channel_counts}
+    for name in BUILT[:-1]:
+        written = tmp_path / "intermediate" / name / "submission_date_s3=20170502"
+        assert events[(name, "20170502")]["dagster/row_count"] == pq.read_table(written).num_rows
+    names = file_names(output)
+    assert "_SUCCESS" in names
+    assert len([n for n in names if n.startswith("part-") and n.endswith(".parquet")]) == 1
+
+
+def test_three_days_in_one_run_equal_three_single_day_runs(spark: SparkSession, sources: Path, tmp_path: Path) -> None:
+    together, alone = tmp_path / "together", tmp_path / "alone"
+
+    result = materialize(sources, together, DAYS[0], DAYS[-1])
+    for day in DAYS:
+        assert materialize(sources, alone, day).success
+
+    assert result.success
+    assert sorted(materializations(result)) == sorted((name, day) for name in BUILT for day in DAYS)
+    assert result.dagster_run.tags["dagster/asset_partition_range_end"] == DAYS[-1]
+    for day in DAYS:
+        rows = day_rows(together / "addons/agg/v1", day)
+        assert len(rows) > 2000
+        assert rows == day_rows(alone / "addons/agg/v1", day)
+
+
+def test_rerunning_a_day_replaces_it_and_leaves_other_days_untouched(
+    spark: SparkSession, sources: Path, tmp_path: Path
+) -> None:
+    materialize(sources, tmp_path, DAYS[0], DAYS[1])
+    table = tmp_path / "addons/agg/v1"
+    first_rows = day_rows(table, DAYS[0])
+    other_day = {p.name: p.read_bytes() for p in (table / f"{DAY}={DAYS[1]}").iterdir()}
+
+    assert materialize(sources, tmp_path, DAYS[0]).success
+
+    rerun_rows = day_rows(table, DAYS[0])
+    assert rerun_rows == first_rows
+    grain = Counter(row[:3] for row in rerun_rows)
+    assert grain.most_common(1)[0][1] == 1
+    assert {p.name: p.read_bytes() for p in (table / f"{DAY}={DAYS[1]}").iterdir()} == other_day
+    assert file_names(table) == [f"{DAY}={DAYS[0]}", f"{DAY}={DAYS[1]}"]
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_spark_assets_equal_the_independent_duckdb_reference(
+    spark: SparkSession, tmp_path: Path, seed: int
+) -> None:
+    sources = tmp_path / "sources"
+    generate_days(sources.as_uri(), "20170601", 2, clients=2500, seed=seed, samples=5)
+    out = tmp_path / "out"
+
+    assert materialize(sources, out, "20170601", "20170602").success
+
+    reference = reference_addon_aggregates(sources, ["20170601", "20170602"])
+    for day in ["20170601", "20170602"]:
+        written = pq.read_table(out / "addons/agg/v1" / f"{DAY}={day}")
+        expected = reference.filter(reference[DAY].to_numpy(zero_copy_only=False) == day).drop_columns([DAY])
+        assert [(f.name, f.type) for f in written.schema] == [(f.name, f.type) for f in expected.schema]
+        assert Counter(map(tuple, (r.values() for r in written.to_pylist()))) == Counter(
+            map(tuple, (r.values() for r in expected.to_pylist()))
+        )
+        assert_covers_the_edge_cases(written.to_pylist())
+
+
+def assert_covers_the_edge_cases(rows: list[dict[str, Any]]) -> None:
+    """The generated day must exercise every rule, or agreeing proves little."""
+    def some(predicate: Any) -> bool:
+        return any(predicate(r) for r in rows)
+
+    assert some(lambda r: r["normalized_channel"] == "Other")
+    assert some(lambda r: r["normalized_channel"] == "aurora" and r["n_clients"] == 0)
+    assert some(lambda r: r["normalized_channel"] == "esr" and r["n_custom_theme_clients"] == 0 and r["n_clients"] > 0)
+    assert {r["user_type"] for r in rows} == {-1, 0, 1}
+    assert {r["has_custom_theme"] for r in rows} == {-1, 0, 1, None}
+    assert some(lambda r: r["profile_creation_date"] is None)
+    assert some(lambda r: r["min_install_day"] is None and r["profile_creation_date"] is not None)
+    assert some(lambda r: r["count"] > 1)
