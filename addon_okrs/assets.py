@@ -2,9 +2,9 @@
 facts, per-channel counts, and the joined addons/agg/v1 table. Each asset is a thin call to
 its transformation; where the data lives is the IO manager's business."""
 
-from typing import Any
-
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import dagster as dg
 from pyspark.sql import DataFrame
@@ -35,46 +35,49 @@ main_summary = dg.AssetSpec(
     description="telemetry main_summary v4: one row per ping (written upstream).",
 )
 
-daily_spark_asset = dict(
-    partitions_def=daily_partitions,
-    # A backfill is one Spark run over all its days, not one start-up per day.
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    group_name=GROUP,
-    kinds={"spark", "parquet"},
-)
+
+def daily_spark_asset(compute: Callable[..., DataFrame]) -> dg.AssetsDefinition:
+    """A daily Spark asset of this graph."""
+    return dg.asset(
+        partitions_def=daily_partitions,
+        # A backfill is one Spark run over all its days, not one start-up per day.
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        group_name=GROUP,
+        kinds={"spark", "parquet"},
+    )(compute)
 
 
-@dg.asset(**daily_spark_asset)
+@daily_spark_asset
 def count_by_client_day(addons: DataFrame) -> DataFrame:
     """Distinct enabled, non-system add-ons per client, day, channel and install type."""
     return transforms.count_by_client_day(addons)
 
 
-@dg.asset(**daily_spark_asset)
+@daily_spark_asset
 def user_types(count_by_client_day: DataFrame) -> DataFrame:
     """Per client/day/channel: 1 only side-loaded, -1 only self-installed, 0 both."""
     return transforms.user_types(count_by_client_day)
 
 
-@dg.asset(**daily_spark_asset)
+@daily_spark_asset
 def ms_has_theme(main_summary: DataFrame) -> DataFrame:
     """Per client/day/channel: 1 custom theme, -1 default theme, 0 changed that day."""
     return transforms.ms_has_theme(main_summary)
 
 
-@dg.asset(**daily_spark_asset)
+@daily_spark_asset
 def ms_install_days(main_summary: DataFrame) -> DataFrame:
     """Per client/day: earliest profile creation date and add-on install day."""
     return transforms.ms_install_days(main_summary)
 
 
-@dg.asset(**daily_spark_asset)
+@daily_spark_asset
 def channel_counts(ms_has_theme: DataFrame) -> DataFrame:
     """Per day/channel: n_clients and n_custom_theme_clients in main_summary."""
     return transforms.channel_counts(ms_has_theme)
 
 
-@dg.asset(**daily_spark_asset)
+@daily_spark_asset
 def addon_aggregates(
     context: dg.AssetExecutionContext,
     count_by_client_day: DataFrame,
@@ -97,8 +100,8 @@ def addon_aggregates(
     )
 
 
-source_assets = [addons, main_summary]
-built_assets = [
+source_assets: list[dg.AssetSpec] = [addons, main_summary]
+built_assets: list[dg.AssetsDefinition] = [
     count_by_client_day,
     user_types,
     ms_has_theme,

@@ -26,7 +26,7 @@ def build_resources(
     }
 
 
-all_assets = [*source_assets, *built_assets]
+all_assets: list[dg.AssetSpec | dg.AssetsDefinition] = [*source_assets, *built_assets]
 
 defs = dg.Definitions(
     assets=all_assets,

@@ -5,7 +5,8 @@ so a million clients take seconds, not minutes.
 Besides ordinary clients, each day holds the cases the SPEC's rules exist for: null client ids,
 null channels, null install types, system and disabled add-ons (and null flags), pings without
 add-ons, default / custom / null / changing themes, duplicate rows, clients on two channels or
-with two profile creation dates, pings without an add-on list, a channel where nobody has a custom theme (esr), and clients
+with two profile creation dates, pings without an add-on list, a channel where nobody has a
+custom theme (esr), and clients
 that only appear in addons (some on a channel main_summary never sees: aurora). A quarter of
 the sample folders carry the older schema, without the two newest add-on fields.
 """
@@ -74,7 +75,9 @@ def _choose(rng: np.random.Generator, n: int, shares: list[float]) -> np.ndarray
     return rng.choice(len(shares), size=n, p=shares)
 
 
-def _addon_elements(rng: np.random.Generator, n: int, profile_days: np.ndarray, today: int) -> pa.StructArray:
+def _addon_elements(
+    rng: np.random.Generator, n: int, profile_days: np.ndarray, today: int
+) -> pa.StructArray:
     """n add-on structs (SPEC's add-on fields, newer schema), one per client x add-on slot."""
     is_system = rng.random(n) < 0.06
     popular = rng.zipf(1.3, size=n) % N_ADDON_IDS
@@ -94,7 +97,9 @@ def _addon_elements(rng: np.random.Generator, n: int, profile_days: np.ndarray, 
         "foreign_install": _masked(rng.random(n) < 0.15, rng.random(n) < 0.02, pa.bool_()),
         "has_binary_components": pa.array(rng.random(n) < 0.02),
         "install_day": _masked(install, rng.random(n) < 0.01, pa.int32()),
-        "update_day": pa.array(np.minimum(install + rng.integers(0, 60, n), today).astype(np.int32)),
+        "update_day": pa.array(
+            np.minimum(install + rng.integers(0, 60, n), today).astype(np.int32)
+        ),
         "signed_state": pa.array(np.where(is_system, 3, 2).astype(np.int32)),
         "is_system": pa.array(is_system),
         "is_web_extension": pa.array(rng.random(n) < 0.4),
@@ -109,17 +114,24 @@ def _themes(rng: np.random.Generator, n: int) -> pa.StructArray:
     ids = np.concatenate([[DEFAULT_THEME_ID], np.char.add("theme-", np.arange(1, n).astype(str))])
     base = _addon_elements(rng, n, np.full(n, 15000), 17000)
     names = [f.name for f in base.type]
-    children = [pa.array(ids, type=pa.string()) if name == "addon_id" else base.field(name) for name in names]
+    children = [
+        pa.array(ids, type=pa.string()) if name == "addon_id" else base.field(name)
+        for name in names
+    ]
     return pa.StructArray.from_arrays(children, names=names)
 
 
 def _older(array: pa.StructArray) -> pa.StructArray:
     """The same structs in the older schema, without the newest fields."""
     names = [f.name for f in array.type if f.name not in NEWER_ADDON_FIELDS]
-    return pa.StructArray.from_arrays([array.field(n) for n in names], names=names, mask=array.is_null())
+    return pa.StructArray.from_arrays(
+        [array.field(n) for n in names], names=names, mask=array.is_null()
+    )
 
 
-def generate_day(root: str, day: str, clients: int, seed: int = 0, samples: int = 100) -> GeneratedDay:
+def generate_day(
+    root: str, day: str, clients: int, seed: int = 0, samples: int = 100
+) -> GeneratedDay:
     """Write one day of both source tables under `root` (any file:// or s3:// URI)."""
     started = time.monotonic()
     rng = np.random.default_rng([seed, int(day)])
@@ -153,18 +165,24 @@ def generate_day(root: str, day: str, clients: int, seed: int = 0, samples: int 
     ping_channel = np.where(switched, np.where(ping_channel == 0, 1, 0), ping_channel)
     ping_profile = profile[ping_client] + np.where(later & changes_profile[ping_client], 2, 0)
     ping_theme = theme_slot[ping_client]
-    ping_theme = np.where(later & changes_theme[ping_client], np.where(ping_theme == 0, 7, 0), ping_theme)
+    ping_theme = np.where(
+        later & changes_theme[ping_client], np.where(ping_theme == 0, 7, 0), ping_theme
+    )
     no_client = rng.random(p) < 0.01
 
     # Each client's add-ons are the same in all its pings, as in real sessions.
-    elements = _addon_elements(rng, int(addons_per_client.sum()), np.repeat(profile, addons_per_client), today)
+    elements = _addon_elements(
+        rng, int(addons_per_client.sum()), np.repeat(profile, addons_per_client), today
+    )
     first_element = np.cumsum(addons_per_client) - addons_per_client
     ping_k = addons_per_client[ping_client]
     offsets = np.concatenate([[0], np.cumsum(ping_k)]).astype(np.int32)
     position = np.arange(offsets[-1]) - np.repeat(offsets[:-1], ping_k)
     element_of = np.repeat(first_element[ping_client], ping_k) + position
     active_addons = pa.ListArray.from_arrays(
-        pa.array(offsets), elements.take(pa.array(element_of)), mask=pa.array(no_addon_list[ping_client])
+        pa.array(offsets),
+        elements.take(pa.array(element_of)),
+        mask=pa.array(no_addon_list[ping_client]),
     )
     themes = _themes(rng, 64).take(pa.array(ping_theme, mask=theme_null[ping_client]))
 
@@ -174,7 +192,9 @@ def generate_day(root: str, day: str, clients: int, seed: int = 0, samples: int 
         {
             "client_id": ping_ids,
             "normalized_channel": pa.array(CHANNELS[ping_channel], type=pa.string()),
-            "profile_creation_date": pa.array(ping_profile, mask=profile_null[ping_client], type=pa.int64()),
+            "profile_creation_date": pa.array(
+                ping_profile, mask=profile_null[ping_client], type=pa.int64()
+            ),
             "os": pa.array(OPERATING_SYSTEMS[ping_client % 3], type=pa.string()),
             "active_addons": active_addons,
             "active_theme": themes,
@@ -204,8 +224,17 @@ def generate_day(root: str, day: str, clients: int, seed: int = 0, samples: int 
                 {
                     "document_id": document_ids.take(pa.array(row_ping)),
                     "client_id": ping_ids.take(pa.array(row_ping)),
-                    "subsession_start_date": pa.array(np.full(row_ping.size, f"{day[:4]}-{day[4:6]}-{day[6:]}T00:00:00.0+00:00", dtype=object), type=pa.string()),
-                    "normalized_channel": main_summary["normalized_channel"].take(pa.array(row_ping)).combine_chunks(),
+                    "subsession_start_date": pa.array(
+                        np.full(
+                            row_ping.size,
+                            f"{day[:4]}-{day[4:6]}-{day[6:]}T00:00:00.0+00:00",
+                            dtype=object,
+                        ),
+                        type=pa.string(),
+                    ),
+                    "normalized_channel": main_summary["normalized_channel"]
+                    .take(pa.array(row_ping))
+                    .combine_chunks(),
                 },
                 list(addon_fields),
             ),
@@ -214,7 +243,9 @@ def generate_day(root: str, day: str, clients: int, seed: int = 0, samples: int 
                     "document_id": uuid_strings(rng, extra),
                     "client_id": extra_ids,
                     "subsession_start_date": pa.nulls(extra, pa.string()),
-                    "normalized_channel": pa.array(ADDON_ONLY_CHANNELS[np.arange(extra) % 2], type=pa.string()),
+                    "normalized_channel": pa.array(
+                        ADDON_ONLY_CHANNELS[np.arange(extra) % 2], type=pa.string()
+                    ),
                 },
                 list(extra_elements.flatten()),
             ),
@@ -241,12 +272,16 @@ def _older_table(table: pa.Table) -> pa.Table:
         if isinstance(column, pa.StructArray):
             column = _older(column)
         elif isinstance(column, pa.ListArray):
-            column = pa.ListArray.from_arrays(column.offsets, _older(column.values), mask=column.is_null())
+            column = pa.ListArray.from_arrays(
+                column.offsets, _older(column.values), mask=column.is_null()
+            )
         columns[name] = column
     return pa.table(columns)
 
 
-def _write_samples(root: str, table_path: str, day: str, table: pa.Table, sample: np.ndarray, samples: int) -> int:
+def _write_samples(
+    root: str, table_path: str, day: str, table: pa.Table, sample: np.ndarray, samples: int
+) -> int:
     base = Location.from_uri(normalise_root(root, "root")).join(table_path, f"{DAY}={day}")
     base.delete()
     order = np.argsort(sample, kind="stable")
@@ -258,12 +293,16 @@ def _write_samples(root: str, table_path: str, day: str, table: pa.Table, sample
             part = _older_table(part)
         folder = base.join(f"sample_id={s}")
         folder.fs.create_dir(folder.path, recursive=True)
-        pq.write_table(part, f"{folder.path}/part-00000-{s:05d}.snappy.parquet", filesystem=folder.fs)
+        pq.write_table(
+            part, f"{folder.path}/part-00000-{s:05d}.snappy.parquet", filesystem=folder.fs
+        )
         folder.touch("_SUCCESS")
     return samples
 
 
-def generate_days(root: str, first_day: str, days: int, clients: int, seed: int = 0, samples: int = 100) -> list[GeneratedDay]:
+def generate_days(
+    root: str, first_day: str, days: int, clients: int, seed: int = 0, samples: int = 100
+) -> list[GeneratedDay]:
     start = dt.datetime.strptime(first_day, DAY_FORMAT)
     keys = [(start + dt.timedelta(days=i)).strftime(DAY_FORMAT) for i in range(days)]
     return [generate_day(root, key, clients, seed=seed, samples=samples) for key in keys]

@@ -100,12 +100,12 @@ class TableStore:
         have older or newer schemas, so schemas are merged."""
         table = self.table(name)
         folders = [table.day(d) for d in days]
-        missing = [f.uri for f in folders if not f.exists()]
+        missing = [(d, f.uri) for d, f in zip(days, folders, strict=True) if not f.exists()]
         if missing:
             raise MissingSourceDayError(
-                f"table {name}: no folder for day(s) {', '.join(d for d, f in zip(days, folders, strict=True) if f.uri in missing)} "
-                f"(looked for {', '.join(missing)}). Check that the upstream job has written "
-                "them, or that the root setting points at the right place."
+                f"table {name}: no folder for day(s) {', '.join(d for d, _ in missing)} "
+                f"(looked for {', '.join(uri for _, uri in missing)}). Check that the upstream "
+                "job has written them, or that the root setting points at the right place."
             )
         frame = (
             self.spark.read.option("mergeSchema", "true")
@@ -115,7 +115,9 @@ class TableStore:
         # Partition discovery types 20170501 as an integer; the day is a key, not a number.
         return frame.withColumn(DAY, F.col(DAY).cast("string"))
 
-    def write(self, name: str, days: Sequence[str], frame: DataFrame, run_id: str) -> list[DayWrite]:
+    def write(
+        self, name: str, days: Sequence[str], frame: DataFrame, run_id: str
+    ) -> list[DayWrite]:
         """Write the run's days of a table, each replacing that day's folder as a whole.
 
         The plan runs once, into a staging folder next to the table; each day is then resized

@@ -30,4 +30,10 @@ def output_root() -> str | dg.EnvVar:
 
 
 def intermediate_root() -> str | dg.EnvVar:
-    return setting(ENV_INTERMEDIATE_ROOT, warehouse_uri() + "/intermediate")
+    """Intermediates follow the output root unless they have a root of their own."""
+    output = os.environ.get(ENV_OUTPUT_ROOT) or warehouse_uri()
+    return setting(ENV_INTERMEDIATE_ROOT, output.rstrip("/") + "/intermediate")
+
+
+def dagster_home_is_set() -> bool:
+    return bool(os.environ.get("DAGSTER_HOME"))

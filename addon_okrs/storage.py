@@ -38,7 +38,9 @@ def normalise_root(uri: str, setting: str) -> str:
         return "file://" + parsed.path.rstrip("/")
     if parsed.scheme in S3_SCHEMES:
         if not parsed.netloc:
-            raise StorageConfigError(f"{setting}={uri!r} names no bucket: write s3a://bucket/prefix")
+            raise StorageConfigError(
+                f"{setting}={uri!r} names no bucket: write s3a://bucket/prefix"
+            )
         return text.rstrip("/")
     raise StorageConfigError(
         f"{setting}={uri!r} has scheme {parsed.scheme!r}; supported: file://, s3://, s3a://, s3n://"
@@ -77,7 +79,9 @@ class Location:
         return Location(uri=f"{self.uri}/{suffix}", fs=self.fs, path=f"{self.path}/{suffix}")
 
     def parent(self) -> "Location":
-        return Location(uri=self.uri.rsplit("/", 1)[0], fs=self.fs, path=self.path.rsplit("/", 1)[0])
+        return Location(
+            uri=self.uri.rsplit("/", 1)[0], fs=self.fs, path=self.path.rsplit("/", 1)[0]
+        )
 
     @property
     def is_local(self) -> bool:
@@ -108,7 +112,9 @@ class Location:
 
     def count_rows(self) -> int:
         """Rows from the parquet footers only: no data is read."""
-        return sum(pq.ParquetFile(i.path, filesystem=self.fs).metadata.num_rows for i in self.data_files())
+        return sum(
+            pq.ParquetFile(i.path, filesystem=self.fs).metadata.num_rows for i in self.data_files()
+        )
 
     def touch(self, name: str) -> None:
         with self.fs.open_output_stream(f"{self.path}/{name}"):

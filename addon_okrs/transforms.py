@@ -115,7 +115,9 @@ def channel_counts(ms_has_theme: DataFrame) -> DataFrame:
     return (
         ms_has_theme.groupBy(DAY, "normalized_channel")
         .agg(
-            F.count(F.when(custom_or_changed, F.lit(1))).cast("int").alias("n_custom_theme_clients"),
+            F.count(F.when(custom_or_changed, F.lit(1)))
+            .cast("int")
+            .alias("n_custom_theme_clients"),
             F.count(F.lit(1)).cast("int").alias("n_clients"),
         )
         .select(DAY, "normalized_channel", "n_custom_theme_clients", "n_clients")
@@ -142,7 +144,11 @@ def addon_aggregates(
     )
     zero_if_missing = {"n_custom_theme_clients", "n_clients"}
     contract = [
-        (F.coalesce(F.col(field.name), F.lit(0)) if field.name in zero_if_missing else F.col(field.name))
+        (
+            F.coalesce(F.col(field.name), F.lit(0))
+            if field.name in zero_if_missing
+            else F.col(field.name)
+        )
         .cast(field.dataType)
         .alias(field.name)
         for field in ADDON_AGGREGATES_SCHEMA.fields

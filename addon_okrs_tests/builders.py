@@ -5,7 +5,13 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from addon_okrs.schema import ADDON_FIELDS, ADDONS_SCHEMA, DAY, DEFAULT_THEME_ID, MAIN_SUMMARY_SCHEMA
+from addon_okrs.schema import (
+    ADDON_FIELDS,
+    ADDONS_SCHEMA,
+    DAY,
+    DEFAULT_THEME_ID,
+    MAIN_SUMMARY_SCHEMA,
+)
 
 DAY_D = "20170501"
 CUSTOM_THEME = "{custom-theme}"

@@ -9,7 +9,9 @@ from pyspark.sql import SparkSession
 def executions_scanning(spark: SparkSession, path: str) -> int:
     """How many SQL executions so far had `path` in their physical plan (classic Spark only)."""
     executions = spark._jsparkSession.sharedState().statusStore().executionsList()  # type: ignore[attr-defined]
-    return sum(path in executions.apply(i).physicalPlanDescription() for i in range(executions.size()))
+    return sum(
+        path in executions.apply(i).physicalPlanDescription() for i in range(executions.size())
+    )
 
 
 def file_names(folder: Path) -> list[str]:

@@ -32,7 +32,8 @@ m AS (
     WHERE client_id IS NOT NULL
 ),
 grain AS (
-    SELECT d, client_id, ch, fi, COUNT(DISTINCT addon_id) AS n_addons FROM a GROUP BY d, client_id, ch, fi
+    SELECT d, client_id, ch, fi, COUNT(DISTINCT addon_id) AS n_addons
+    FROM a GROUP BY d, client_id, ch, fi
 ),
 kinds AS (
     SELECT d, client_id, ch, SUM(IF(fi, 1, -1)) AS user_type FROM grain GROUP BY d, client_id, ch
@@ -81,7 +82,9 @@ def reference_addon_aggregates(source_root: Path, days: Sequence[str]) -> pa.Tab
     """addons/agg/v1 rows of the given days (with the day as first column), from local files."""
 
     def files(table: str) -> list[str]:
-        return [str(source_root / table / f"submission_date_s3={d}" / "**" / "*.parquet") for d in days]
+        return [
+            str(source_root / table / f"submission_date_s3={d}" / "**" / "*.parquet") for d in days
+        ]
 
     with duckdb.connect() as con:
         params = {

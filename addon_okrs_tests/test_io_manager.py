@@ -23,7 +23,9 @@ def numbered(spark: SparkSession, day: str, rows: int) -> DataFrame:
     )
 
 
-def test_intermediate_days_round_trip_with_the_day_as_a_string(spark: SparkSession, tmp_path: Path) -> None:
+def test_intermediate_days_round_trip_with_the_day_as_a_string(
+    spark: SparkSession, tmp_path: Path
+) -> None:
     tables = store(spark, tmp_path)
     frame = numbered(spark, "20170501", 5).unionByName(numbered(spark, "20170502", 3))
 
@@ -41,10 +43,14 @@ def test_intermediate_days_round_trip_with_the_day_as_a_string(spark: SparkSessi
     ]
 
 
-def test_a_day_without_rows_is_written_as_an_empty_table(spark: SparkSession, tmp_path: Path) -> None:
+def test_a_day_without_rows_is_written_as_an_empty_table(
+    spark: SparkSession, tmp_path: Path
+) -> None:
     tables = store(spark, tmp_path)
 
-    written = tables.write("user_types", ["20170501", "20170502"], numbered(spark, "20170501", 2), "r1")
+    written = tables.write(
+        "user_types", ["20170501", "20170502"], numbered(spark, "20170501", 2), "r1"
+    )
 
     assert [(w.day, w.rows) for w in written] == [("20170501", 2), ("20170502", 0)]
     empty = tables.read("user_types", ["20170502"])
@@ -58,7 +64,9 @@ def test_output_file_count_uses_the_fallback_record_size_before_any_day_exists(
     # 100,000 rows x 39 bytes at 1 MB a file: ceil(3.9) = 4 files.
     tables = store(spark, tmp_path, target_file_mb=1)
 
-    [written] = tables.write("addon_aggregates", ["20170501"], numbered(spark, "20170501", 100_000), "r1")
+    [written] = tables.write(
+        "addon_aggregates", ["20170501"], numbered(spark, "20170501", 100_000), "r1"
+    )
 
     assert (written.rows, written.files) == (100_000, 4)
 
@@ -69,10 +77,17 @@ def test_output_file_count_uses_the_record_size_of_the_latest_day_written(
     tables = store(spark, tmp_path, target_file_mb=1)
     tables.write("addon_aggregates", ["20170430"], numbered(spark, "20170430", 20_000), "r1")
     [older] = tables.write("addon_aggregates", ["20170428"], numbered(spark, "20170428", 10), "r2")
-    [latest] = [w for w in tables.write("addon_aggregates", ["20170430"], numbered(spark, "20170430", 20_000), "r3")]
+    [latest] = [
+        w
+        for w in tables.write(
+            "addon_aggregates", ["20170430"], numbered(spark, "20170430", 20_000), "r3"
+        )
+    ]
     bytes_per_record = latest.bytes / latest.rows
 
-    [written] = tables.write("addon_aggregates", ["20170501"], numbered(spark, "20170501", 60_000), "r4")
+    [written] = tables.write(
+        "addon_aggregates", ["20170501"], numbered(spark, "20170501", 60_000), "r4"
+    )
 
     # The latest day (20170430), not the one written last (20170428), sets the record size.
     assert older.rows == 10
@@ -80,7 +95,9 @@ def test_output_file_count_uses_the_record_size_of_the_latest_day_written(
     assert written.files > 4  # the sha2 payload makes records far larger than the 39-byte guess
 
 
-def test_output_plan_runs_once_even_when_files_are_resized(spark: SparkSession, tmp_path: Path) -> None:
+def test_output_plan_runs_once_even_when_files_are_resized(
+    spark: SparkSession, tmp_path: Path
+) -> None:
     # Bug 6: the notebook counted the rows with a whole extra pass before writing.
     tables = store(spark, tmp_path, target_file_mb=1)
     source = tmp_path / "upstream_input"
@@ -98,25 +115,42 @@ def test_rewriting_a_day_replaces_it_and_leaves_other_days_untouched(
     spark: SparkSession, tmp_path: Path
 ) -> None:
     tables = store(spark, tmp_path)
-    tables.write("addon_aggregates", ["20170501", "20170502"], numbered(spark, "20170501", 4).unionByName(numbered(spark, "20170502", 6)), "r1")
+    tables.write(
+        "addon_aggregates",
+        ["20170501", "20170502"],
+        numbered(spark, "20170501", 4).unionByName(numbered(spark, "20170502", 6)),
+        "r1",
+    )
     other_day = tmp_path / "addons/agg/v1/submission_date_s3=20170502"
     other_before = {p.name: p.read_bytes() for p in other_day.iterdir()}
 
     tables.write("addon_aggregates", ["20170501"], numbered(spark, "20170501", 2), "r2")
 
-    assert sorted(r["id"] for r in tables.read("addon_aggregates", ["20170501"]).collect()) == [0, 1]
+    assert sorted(r["id"] for r in tables.read("addon_aggregates", ["20170501"]).collect()) == [
+        0,
+        1,
+    ]
     assert {p.name: p.read_bytes() for p in other_day.iterdir()} == other_before
-    assert file_names(tmp_path / "addons/agg/v1") == ["submission_date_s3=20170501", "submission_date_s3=20170502"]
+    assert file_names(tmp_path / "addons/agg/v1") == [
+        "submission_date_s3=20170501",
+        "submission_date_s3=20170502",
+    ]
 
 
-def test_frame_with_a_day_outside_the_run_replaces_nothing(spark: SparkSession, tmp_path: Path) -> None:
+def test_frame_with_a_day_outside_the_run_replaces_nothing(
+    spark: SparkSession, tmp_path: Path
+) -> None:
     tables = store(spark, tmp_path)
     tables.write("user_types", ["20170501"], numbered(spark, "20170501", 3), "r1")
     day = tmp_path / "intermediate/user_types/submission_date_s3=20170501"
     before = {p.name: p.read_bytes() for p in day.iterdir()}
 
     stray = numbered(spark, "20170501", 1).unionByName(numbered(spark, "20170509", 1))
-    with pytest.raises(RuntimeError, match=r"table user_types: the frame holds days outside this run \(\['submission_date_s3=20170509'\]\)"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"table user_types: the frame holds days outside this run "
+        r"\(\['submission_date_s3=20170509'\]\)",
+    ):
         tables.write("user_types", ["20170501"], stray, "r2")
 
     assert {p.name: p.read_bytes() for p in day.iterdir()} == before

@@ -17,7 +17,14 @@ from addon_okrs_tests.helpers import day_rows, file_names
 from addon_okrs_tests.reference import reference_addon_aggregates
 
 DAYS = ["20170501", "20170502", "20170503"]
-BUILT = ["count_by_client_day", "user_types", "ms_has_theme", "ms_install_days", "channel_counts", "addon_aggregates"]
+BUILT = [
+    "count_by_client_day",
+    "user_types",
+    "ms_has_theme",
+    "ms_install_days",
+    "channel_counts",
+    "addon_aggregates",
+]
 pytestmark = pytest.mark.slow
 
 
@@ -35,12 +42,21 @@ def materialize(
         SparkResource.for_tests(), sources.as_uri(), out.as_uri(), (out / "intermediate").as_uri()
     )
     if last is None:
-        return dg.materialize(all_assets, resources=resources, partition_key=first, selection="*addon_aggregates")
-    range_tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
-    return dg.materialize(all_assets, resources=resources, tags=range_tags, selection="*addon_aggregates")
+        return dg.materialize(
+            all_assets, resources=resources, partition_key=first, selection="*addon_aggregates"
+        )
+    range_tags = {
+        "dagster/asset_partition_range_start": first,
+        "dagster/asset_partition_range_end": last,
+    }
+    return dg.materialize(
+        all_assets, resources=resources, tags=range_tags, selection="*addon_aggregates"
+    )
 
 
-def materializations(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str | None], dict[str, Any]]:
+def materializations(
+    result: dg.ExecuteInProcessResult,
+) -> dict[tuple[str, str | None], dict[str, Any]]:
     events = {}
     for event in result.get_asset_materialization_events():
         m = event.step_materialization_data.materialization
@@ -48,7 +64,9 @@ def materializations(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str |
     return events
 
 
-def test_one_day_materializes_every_asset_with_metadata(spark: SparkSession, sources: Path, tmp_path: Path) -> None:
+def test_one_day_materializes_every_asset_with_metadata(
+    spark: SparkSession, sources: Path, tmp_path: Path
+) -> None:
     result = materialize(sources, tmp_path, "20170502")
 
     assert result.success
@@ -59,8 +77,12 @@ def test_one_day_materializes_every_asset_with_metadata(spark: SparkSession, sou
     assert final["path"] == f"file://{output}"
     assert final["dagster/row_count"] == pq.read_table(output).num_rows
     assert final["file_count"] == 1
-    channel_counts = pq.read_table(tmp_path / "intermediate/channel_counts/submission_date_s3=20170502").to_pylist()
-    assert final["n_clients_by_channel"] == {r["normalized_channel"]: r["n_clients"] for r in channel_counts}
+    channel_counts = pq.read_table(
+        tmp_path / "intermediate/channel_counts/submission_date_s3=20170502"
+    ).to_pylist()
+    assert final["n_clients_by_channel"] == {
+        r["normalized_channel"]: r["n_clients"] for r in channel_counts
+    }
     for name in BUILT[:-1]:
         written = tmp_path / "intermediate" / name / "submission_date_s3=20170502"
         assert events[(name, "20170502")]["dagster/row_count"] == pq.read_table(written).num_rows
@@ -69,7 +91,9 @@ def test_one_day_materializes_every_asset_with_metadata(spark: SparkSession, sou
     assert len([n for n in names if n.startswith("part-") and n.endswith(".parquet")]) == 1
 
 
-def test_three_days_in_one_run_equal_three_single_day_runs(spark: SparkSession, sources: Path, tmp_path: Path) -> None:
+def test_three_days_in_one_run_equal_three_single_day_runs(
+    spark: SparkSession, sources: Path, tmp_path: Path
+) -> None:
     together, alone = tmp_path / "together", tmp_path / "alone"
 
     result = materialize(sources, together, DAYS[0], DAYS[-1])
@@ -116,8 +140,12 @@ def test_spark_assets_equal_the_independent_duckdb_reference(
     reference = reference_addon_aggregates(sources, ["20170601", "20170602"])
     for day in ["20170601", "20170602"]:
         written = pq.read_table(out / "addons/agg/v1" / f"{DAY}={day}")
-        expected = reference.filter(reference[DAY].to_numpy(zero_copy_only=False) == day).drop_columns([DAY])
-        assert [(f.name, f.type) for f in written.schema] == [(f.name, f.type) for f in expected.schema]
+        expected = reference.filter(
+            reference[DAY].to_numpy(zero_copy_only=False) == day
+        ).drop_columns([DAY])
+        assert [(f.name, f.type) for f in written.schema] == [
+            (f.name, f.type) for f in expected.schema
+        ]
         assert Counter(map(tuple, (r.values() for r in written.to_pylist()))) == Counter(
             map(tuple, (r.values() for r in expected.to_pylist()))
         )
@@ -126,12 +154,19 @@ def test_spark_assets_equal_the_independent_duckdb_reference(
 
 def assert_covers_the_edge_cases(rows: list[dict[str, Any]]) -> None:
     """The generated day must exercise every rule, or agreeing proves little."""
+
     def some(predicate: Any) -> bool:
         return any(predicate(r) for r in rows)
 
     assert some(lambda r: r["normalized_channel"] == "Other")
     assert some(lambda r: r["normalized_channel"] == "aurora" and r["n_clients"] == 0)
-    assert some(lambda r: r["normalized_channel"] == "esr" and r["n_custom_theme_clients"] == 0 and r["n_clients"] > 0)
+    assert some(
+        lambda r: (
+            r["normalized_channel"] == "esr"
+            and r["n_custom_theme_clients"] == 0
+            and r["n_clients"] > 0
+        )
+    )
     assert {r["user_type"] for r in rows} == {-1, 0, 1}
     assert {r["has_custom_theme"] for r in rows} == {-1, 0, 1, None}
     assert some(lambda r: r["profile_creation_date"] is None)

@@ -1,4 +1,4 @@
-"""The SPEC's rules, one case each, on hand-built frames through the plain transformation functions."""
+"""The SPEC's rules, one case each, on hand-built frames through the plain transformations."""
 
 from typing import Any
 
@@ -17,7 +17,9 @@ from addon_okrs_tests.builders import (
 OUTPUT_COLUMNS = [DAY, *ADDON_AGGREGATES_SCHEMA.fieldNames()]
 
 
-def build(spark: SparkSession, addons: list[dict[str, Any]], pings: list[dict[str, Any]]) -> DataFrame:
+def build(
+    spark: SparkSession, addons: list[dict[str, Any]], pings: list[dict[str, Any]]
+) -> DataFrame:
     """The whole graph, step by step as the assets chain it."""
     a = addons_df(spark, addons)
     m = main_summary_df(spark, pings)
@@ -216,7 +218,12 @@ def test_install_day_and_profile_are_client_facts_over_every_channel_and_addon(
 
 
 def test_has_custom_theme_is_zero_when_the_theme_changed_that_day(spark: SparkSession) -> None:
-    addons = [addons_row("changed"), addons_row("default"), addons_row("custom"), addons_row("none")]
+    addons = [
+        addons_row("changed"),
+        addons_row("default"),
+        addons_row("custom"),
+        addons_row("none"),
+    ]
     pings = [
         ping("changed", theme=DEFAULT_THEME_ID),
         ping("changed", theme=CUSTOM_THEME),

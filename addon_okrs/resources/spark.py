@@ -82,7 +82,11 @@ class SparkResource(LazyPySparkResource):
         else:
             find_java()
             builder = SparkSession.builder.master(self.master)
-            conf = {**LOCAL_DEFAULTS, **self.spark_config} if self.master.startswith("local") else dict(self.spark_config)
+            conf = (
+                {**LOCAL_DEFAULTS, **self.spark_config}
+                if self.master.startswith("local")
+                else dict(self.spark_config)
+            )
         builder = builder.appName(self.app_name)
         for key, value in conf.items():
             builder = builder.config(key, str(value))

@@ -1,0 +1,45 @@
+# Two commands do all the set-up on a fresh machine with Python 3.11+ and make:
+#   make run    the main job: set up, generate a day into ./warehouse, build every asset for it
+#   make test   the test suite (what CI runs)
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+BOOTSTRAP := .cache/bootstrap
+UV := $(BOOTSTRAP)/bin/uv
+VENV := .venv
+
+# Never let uv fetch a Python build: use the one on this machine.
+export UV_PYTHON_DOWNLOADS := never
+# Runs of `make run` land in the same instance that `dagster dev` shows.
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: setup run test java lint dev
+
+setup: $(VENV)/.synced java
+
+$(UV):
+	$(PYTHON) -m venv $(BOOTSTRAP)
+	$(BOOTSTRAP)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --locked --python $(PYTHON)
+	touch $@
+
+java:
+	@sh scripts/ensure-java.sh
+
+run: setup
+	mkdir -p "$(DAGSTER_HOME)"
+	$(VENV)/bin/addon-okrs demo
+
+test: setup
+	$(VENV)/bin/pytest
+
+lint: setup
+	$(VENV)/bin/ruff check addon_okrs addon_okrs_tests
+	$(VENV)/bin/ruff format --check addon_okrs addon_okrs_tests
+	$(VENV)/bin/mypy addon_okrs
+
+dev: setup
+	mkdir -p "$(DAGSTER_HOME)"
+	$(VENV)/bin/dagster dev -w workspace.yaml
