@@ -59,7 +59,7 @@ def uuid_strings(rng: np.random.Generator, n: int) -> pa.Array:
     dashed = np.full((n, 36), ord("-"), dtype=np.uint8)
     for start, stop, target in ((0, 8, 0), (8, 12, 9), (12, 16, 14), (16, 20, 19), (20, 32, 24)):
         dashed[:, target : target + stop - start] = chars[:, start:stop]
-    return pa.array(dashed.view("S36").ravel()).cast(pa.string())
+    return _array(dashed.view("S36").ravel()).cast(pa.string())
 
 
 def client_ids(seed: int, n: int) -> pa.Array:
@@ -67,8 +67,17 @@ def client_ids(seed: int, n: int) -> pa.Array:
     return uuid_strings(np.random.default_rng([seed, 0xC1]), n)
 
 
+def _array(
+    values: np.ndarray, type_: pa.DataType | None = None, mask: np.ndarray | None = None
+) -> pa.Array:
+    """A flat Arrow array: pyarrow chunks large numpy string arrays (from ~1.5M values), and
+    struct and list builders only take flat ones."""
+    array = pa.array(values, type=type_, mask=mask)
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
 def _masked(values: np.ndarray, null: np.ndarray, type_: pa.DataType) -> pa.Array:
-    return pa.array(values, mask=null, type=type_)
+    return _array(values, type_, mask=null)
 
 
 def _choose(rng: np.random.Generator, n: int, shares: list[float]) -> np.ndarray:
@@ -86,24 +95,22 @@ def _addon_elements(
     addon_id = np.char.add(np.where(is_system, system_ids, user_ids), "@example.org")
     install = np.minimum(profile_days + rng.integers(0, 900, n), today).astype(np.int32)
     children = {
-        "addon_id": pa.array(addon_id, type=pa.string()),
-        "blocklisted": pa.array(rng.random(n) < 0.001),
-        "name": pa.array(np.char.add("Add-on ", popular.astype(str)), type=pa.string()),
+        "addon_id": _array(addon_id, pa.string()),
+        "blocklisted": _array(rng.random(n) < 0.001),
+        "name": _array(np.char.add("Add-on ", popular.astype(str)), pa.string()),
         "user_disabled": _masked(rng.random(n) < 0.03, rng.random(n) < 0.005, pa.bool_()),
-        "app_disabled": pa.array(rng.random(n) < 0.01),
-        "version": pa.array(np.char.add("1.", (popular % 9).astype(str)), type=pa.string()),
-        "scope": pa.array(np.where(is_system, 8, 1).astype(np.int32)),
-        "type": pa.array(np.full(n, "extension", dtype=object), type=pa.string()),
+        "app_disabled": _array(rng.random(n) < 0.01),
+        "version": _array(np.char.add("1.", (popular % 9).astype(str)), pa.string()),
+        "scope": _array(np.where(is_system, 8, 1).astype(np.int32)),
+        "type": _array(np.full(n, "extension", dtype=object), pa.string()),
         "foreign_install": _masked(rng.random(n) < 0.15, rng.random(n) < 0.02, pa.bool_()),
-        "has_binary_components": pa.array(rng.random(n) < 0.02),
+        "has_binary_components": _array(rng.random(n) < 0.02),
         "install_day": _masked(install, rng.random(n) < 0.01, pa.int32()),
-        "update_day": pa.array(
-            np.minimum(install + rng.integers(0, 60, n), today).astype(np.int32)
-        ),
-        "signed_state": pa.array(np.where(is_system, 3, 2).astype(np.int32)),
-        "is_system": pa.array(is_system),
-        "is_web_extension": pa.array(rng.random(n) < 0.4),
-        "multiprocess_compatible": pa.array(rng.random(n) < 0.7),
+        "update_day": _array(np.minimum(install + rng.integers(0, 60, n), today).astype(np.int32)),
+        "signed_state": _array(np.where(is_system, 3, 2).astype(np.int32)),
+        "is_system": _array(is_system),
+        "is_web_extension": _array(rng.random(n) < 0.4),
+        "multiprocess_compatible": _array(rng.random(n) < 0.7),
     }
     assert list(children) == [name for name, _ in ADDON_FIELDS]
     return pa.StructArray.from_arrays(list(children.values()), names=list(children))
@@ -115,8 +122,7 @@ def _themes(rng: np.random.Generator, n: int) -> pa.StructArray:
     base = _addon_elements(rng, n, np.full(n, 15000), 17000)
     names = [f.name for f in base.type]
     children = [
-        pa.array(ids, type=pa.string()) if name == "addon_id" else base.field(name)
-        for name in names
+        _array(ids, pa.string()) if name == "addon_id" else base.field(name) for name in names
     ]
     return pa.StructArray.from_arrays(children, names=names)
 

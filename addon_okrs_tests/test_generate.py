@@ -2,11 +2,12 @@
 
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from addon_okrs.generate import client_ids, generate_days
+from addon_okrs.generate import _array, client_ids, generate_days
 from addon_okrs.schema import NEWER_ADDON_FIELDS
 
 
@@ -66,3 +67,14 @@ def test_clients_recur_across_days_but_pings_differ(root: Path) -> None:
     assert first <= population and second <= population
     assert len(first & second) > 1950
     assert pings("20170501")["profile_creation_date"] != pings("20170502")["profile_creation_date"]
+
+
+def test_large_string_columns_are_built_as_flat_arrays() -> None:
+    # pyarrow returns a ChunkedArray for ~1.5M+ numpy strings; struct builders refuse those,
+    # which broke generating a 1M-client day.
+    values = np.char.add("addon-", np.arange(2_000_000).astype(str))
+
+    array = _array(values, pa.string())
+
+    assert isinstance(array, pa.StringArray)
+    assert (len(array), array[1_999_999].as_py()) == (2_000_000, "addon-1999999")
