@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 # Runs of `make run` land in the same instance that `dagster dev` shows.
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup run test java lint dev
+.PHONY: setup run test java lint dev dagster-home
 
 setup: $(VENV)/.synced java
 
@@ -28,8 +28,7 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 java:
 	@sh scripts/ensure-java.sh
 
-run: setup
-	mkdir -p "$(DAGSTER_HOME)"
+run: setup dagster-home
 	$(VENV)/bin/addon-okrs demo
 
 test: setup
@@ -40,6 +39,9 @@ lint: setup
 	$(VENV)/bin/ruff format --check addon_okrs addon_okrs_tests
 	$(VENV)/bin/mypy addon_okrs
 
-dev: setup
-	mkdir -p "$(DAGSTER_HOME)"
+dev: setup dagster-home
 	$(VENV)/bin/dagster dev -w workspace.yaml
+
+dagster-home:
+	mkdir -p "$(DAGSTER_HOME)"
+	test -f "$(DAGSTER_HOME)/dagster.yaml" || touch "$(DAGSTER_HOME)/dagster.yaml"
