@@ -27,7 +27,9 @@ def day_key(text: str) -> str:
 
 
 def _resolved(value: str | dg.EnvVar) -> str:
-    return value.get_value() or "" if isinstance(value, dg.EnvVar) else value
+    if isinstance(value, dg.EnvVar):
+        return value.get_value() or ""
+    return value
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

@@ -29,11 +29,6 @@ ADDON_ONLY_CHANNELS = np.array(["release", "aurora"], dtype=object)
 OPERATING_SYSTEMS = np.array(["Windows_NT", "Darwin", "Linux"], dtype=object)
 N_ADDON_IDS = 400
 N_SYSTEM_ADDONS = 8
-ARROW_TYPES = {
-    "string": pa.string(),
-    "boolean": pa.bool_(),
-    "integer": pa.int32(),
-}
 
 
 @dataclass(frozen=True)

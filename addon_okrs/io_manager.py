@@ -157,7 +157,7 @@ class TableStore:
         wanted = sizing.file_count(rows, bytes_per_record, self.target_file_mb)
         if len(staged.data_files()) == wanted:
             return
-        resized = Location.from_uri(staged.uri + "_resized")
+        resized = staged.sibling(staged.name + "_resized")
         self.spark.read.parquet(staged.uri).repartition(wanted).write.parquet(resized.uri)
         staged.delete()
         resized.move_to(staged)

@@ -78,6 +78,13 @@ class Location:
         suffix = "/".join(parts)
         return Location(uri=f"{self.uri}/{suffix}", fs=self.fs, path=f"{self.path}/{suffix}")
 
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[1]
+
+    def sibling(self, name: str) -> "Location":
+        return self.parent().join(name)
+
     def parent(self) -> "Location":
         return Location(
             uri=self.uri.rsplit("/", 1)[0], fs=self.fs, path=self.path.rsplit("/", 1)[0]

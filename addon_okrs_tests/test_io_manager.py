@@ -75,14 +75,10 @@ def test_output_file_count_uses_the_record_size_of_the_latest_day_written(
     spark: SparkSession, tmp_path: Path
 ) -> None:
     tables = store(spark, tmp_path, target_file_mb=1)
-    tables.write("addon_aggregates", ["20170430"], numbered(spark, "20170430", 20_000), "r1")
+    [latest] = tables.write(
+        "addon_aggregates", ["20170430"], numbered(spark, "20170430", 20_000), "r1"
+    )
     [older] = tables.write("addon_aggregates", ["20170428"], numbered(spark, "20170428", 10), "r2")
-    [latest] = [
-        w
-        for w in tables.write(
-            "addon_aggregates", ["20170430"], numbered(spark, "20170430", 20_000), "r3"
-        )
-    ]
     bytes_per_record = latest.bytes / latest.rows
 
     [written] = tables.write(

@@ -66,10 +66,6 @@ class SparkResource(LazyPySparkResource):
             spark_config={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4"},
         )
 
-    @property
-    def is_remote(self) -> bool:
-        return bool(self.remote)
-
     def get_session(self) -> SparkSession:
         return self.spark_session
 
