@@ -44,6 +44,8 @@ def daily_spark_asset(compute: Callable[..., DataFrame]) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name=GROUP,
         kinds={"spark", "parquet"},
+        # As the 2017 job was scheduled: two more tries, backing off (60 s, then 120 s).
+        retry_policy=dg.RetryPolicy(max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL),
     )(compute)
 
 

@@ -1,11 +1,20 @@
 """The Dagster code location: assets, resources and the executor."""
 
+import os
+from urllib.parse import urlparse
+
 import dagster as dg
+from dagster_aws.s3 import S3Resource
 
 from addon_okrs import settings
 from addon_okrs.assets import built_assets, source_assets
 from addon_okrs.io_manager import ParquetIOManager
+from addon_okrs.jobs import daily_job
+from addon_okrs.resources.arrivals import ArrivalStore, LocalArrivalStore, S3ArrivalStore
 from addon_okrs.resources.spark import SparkResource, spark_resource_from_env
+from addon_okrs.schedules import daily_schedule
+from addon_okrs.sensors import upstream_arrival_sensor
+from addon_okrs.storage import S3_SCHEMES
 
 
 def build_resources(
@@ -17,6 +26,7 @@ def build_resources(
     spark = spark or spark_resource_from_env()
     return {
         "spark": spark,
+        "arrivals": build_arrival_store(source_root or settings.source_root()),
         "io_manager": ParquetIOManager(
             spark=spark,
             source_root=source_root or settings.source_root(),
@@ -26,10 +36,31 @@ def build_resources(
     }
 
 
+def build_arrival_store(source_root: str | dg.EnvVar) -> ArrivalStore:
+    """Markers are listed where the sources are: S3 through dagster-aws, else the local disk."""
+    root = source_root.get_value() if isinstance(source_root, dg.EnvVar) else source_root
+    min_success_markers = settings.int_setting(settings.ENV_MIN_SUCCESS_MARKERS, 1)
+    lookback_days = settings.int_setting(settings.ENV_LOOKBACK_DAYS, 7)
+    if urlparse(root or "").scheme in S3_SCHEMES:
+        endpoint = os.environ.get(settings.ENV_S3_ENDPOINT_URL)
+        return S3ArrivalStore(
+            root=source_root,
+            s3=S3Resource(endpoint_url=endpoint),
+            min_success_markers=min_success_markers,
+            lookback_days=lookback_days,
+        )
+    return LocalArrivalStore(
+        root=source_root, min_success_markers=min_success_markers, lookback_days=lookback_days
+    )
+
+
 all_assets: list[dg.AssetSpec | dg.AssetsDefinition] = [*source_assets, *built_assets]
 
 defs = dg.Definitions(
     assets=all_assets,
+    jobs=[daily_job],
+    schedules=[daily_schedule],
+    sensors=[upstream_arrival_sensor],
     resources=build_resources(),
     # Local Spark lives in the run's process: every step must share it, not start its own.
     executor=dg.in_process_executor,

@@ -229,7 +229,11 @@ class ParquetIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext) -> DataFrame:
         name = context.asset_key.path[-1]
-        return self.store().read(name, context.asset_partition_keys)
+        try:
+            return self.store().read(name, context.asset_partition_keys)
+        except MissingSourceDayError as error:
+            # Retrying cannot make an upstream day appear; the sensor starts the run once it has.
+            raise dg.Failure(description=str(error), allow_retries=False) from error
 
     def handle_output(self, context: dg.OutputContext, obj: DataFrame) -> None:
         name = context.asset_key.path[-1]

@@ -9,6 +9,9 @@ ENV_WAREHOUSE = "ADDON_OKRS_WAREHOUSE"
 ENV_SOURCE_ROOT = "ADDON_OKRS_SOURCE_ROOT"
 ENV_OUTPUT_ROOT = "ADDON_OKRS_OUTPUT_ROOT"
 ENV_INTERMEDIATE_ROOT = "ADDON_OKRS_INTERMEDIATE_ROOT"
+ENV_MIN_SUCCESS_MARKERS = "ADDON_OKRS_MIN_SUCCESS_MARKERS"
+ENV_LOOKBACK_DAYS = "ADDON_OKRS_LOOKBACK_DAYS"
+ENV_S3_ENDPOINT_URL = "ADDON_OKRS_S3_ENDPOINT_URL"
 
 
 def warehouse_uri() -> str:
@@ -19,6 +22,11 @@ def warehouse_uri() -> str:
 def setting(env_var: str, default: str) -> str | dg.EnvVar:
     """The env var (shown as such in the UI) when it is set, else the default."""
     return dg.EnvVar(env_var) if os.environ.get(env_var) else default
+
+
+def int_setting(env_var: str, default: int) -> int:
+    """As `setting`, for whole numbers (Dagster's IntEnvVar is an int to type checkers)."""
+    return dg.EnvVar.int(env_var) if os.environ.get(env_var) else default
 
 
 def source_root() -> str | dg.EnvVar:

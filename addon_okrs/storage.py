@@ -52,7 +52,11 @@ def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     if parsed.scheme in LOCAL_SCHEMES:
         return pafs.LocalFileSystem(), parsed.path
     if parsed.scheme in S3_SCHEMES:
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        endpoint = (
+            os.environ.get("ADDON_OKRS_S3_ENDPOINT_URL")
+            or os.environ.get("AWS_ENDPOINT_URL_S3")
+            or os.environ.get("AWS_ENDPOINT_URL")
+        )
         s3 = pafs.S3FileSystem(
             endpoint_override=endpoint,
             region=os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION"),

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
+from addon_okrs.assets import built_assets
 from addon_okrs.definitions import all_assets, build_resources
 from addon_okrs.generate import generate_days
 from addon_okrs.resources.spark import SparkResource
@@ -16,7 +17,7 @@ from addon_okrs.schema import DAY
 from addon_okrs_tests.helpers import day_rows, file_names
 from addon_okrs_tests.reference import reference_addon_aggregates
 
-DAYS = ["20170501", "20170502", "20170503"]
+DAYS = ["20170501", "20170502", "20170503", "20170504", "20170505"]
 BUILT = [
     "count_by_client_day",
     "user_types",
@@ -91,7 +92,7 @@ def test_one_day_materializes_every_asset_with_metadata(
     assert len([n for n in names if n.startswith("part-") and n.endswith(".parquet")]) == 1
 
 
-def test_three_days_in_one_run_equal_three_single_day_runs(
+def test_a_five_day_backfill_in_one_run_equals_five_single_day_runs(
     spark: SparkSession, sources: Path, tmp_path: Path
 ) -> None:
     together, alone = tmp_path / "together", tmp_path / "alone"
@@ -150,6 +151,49 @@ def test_spark_assets_equal_the_independent_duckdb_reference(
             map(tuple, (r.values() for r in expected.to_pylist()))
         )
         assert_covers_the_edge_cases(written.to_pylist())
+
+
+def test_every_asset_retries_twice_with_back_off() -> None:
+    policy = dg.RetryPolicy(max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL)
+
+    assert {a.key.path[-1]: a.op.retry_policy for a in built_assets} == {
+        name: policy for name in BUILT
+    }
+
+
+def test_a_missing_source_day_fails_once_without_retries(
+    spark: SparkSession, sources: Path, tmp_path: Path
+) -> None:
+    result = dg.materialize(
+        all_assets,
+        resources=build_resources(
+            SparkResource.for_tests(),
+            sources.as_uri(),
+            tmp_path.as_uri(),
+            (tmp_path / "intermediate").as_uri(),
+        ),
+        partition_key="20170509",
+        selection="*addon_aggregates",
+        raise_on_error=False,
+    )
+
+    assert not result.success
+    failures = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    retries = [
+        e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY
+    ]
+    assert retries == []
+    assert sorted(e.step_key for e in failures) == [
+        "count_by_client_day",
+        "ms_has_theme",
+        "ms_install_days",
+    ]
+    addons_failure = next(e for e in failures if e.step_key == "count_by_client_day")
+    assert addons_failure.step_failure_data.error.message.startswith(
+        "dagster._core.definitions.events.Failure: table addons: no folder for day(s) 20170509 "
+        f"(looked for file://{sources}/addons/v2/submission_date_s3=20170509)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def assert_covers_the_edge_cases(rows: list[dict[str, Any]]) -> None:
