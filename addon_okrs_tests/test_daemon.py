@@ -1,5 +1,6 @@
 """The real Dagster daemon and webserver (`dagster dev`): a day's inputs arrive, the sensor
-starts its run, the output day appears; two runs of one day never overlap."""
+starts its run and the output day appears; the sensor's cursor survives a restart; a backfill
+launched as the UI launches it is one run; two runs of one day never overlap."""
 
 import datetime as dt
 import json
@@ -13,21 +14,77 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pytest
+from pyspark.sql import SparkSession
 
-from addon_okrs.generate import generate_day
+from addon_okrs.definitions import all_assets, build_resources
+from addon_okrs.generate import generate_day, generate_days
+from addon_okrs.resources.spark import SparkResource
+from addon_okrs_tests.helpers import day_rows
 from addon_okrs_tests.servers import BIN, free_port, stop, wait_for_http
 
 PROJECT = Path(__file__).resolve().parents[1]
 LOCATION = "addon_okrs.definitions"
+BUILT = [
+    "count_by_client_day",
+    "user_types",
+    "ms_has_theme",
+    "ms_install_days",
+    "channel_counts",
+    "addon_aggregates",
+]
+SENSOR_RUNS = {"dagster/sensor_name": "upstream_arrival_sensor"}
 pytestmark = pytest.mark.slow
 
 
 @dataclass
 class DagsterDev:
-    url: str
-    sources: Path
-    output: Path
+    """`dagster dev` (webserver + daemon) on a free loopback port, restartable on its home."""
+
+    base: Path
+    process: subprocess.Popen[bytes] | None = None
+    url: str = ""
+
+    @property
+    def sources(self) -> Path:
+        return self.base / "sources"
+
+    @property
+    def output(self) -> Path:
+        return self.base / "output"
+
+    def start(self) -> None:
+        home = self.base / "home"
+        if not home.exists():
+            home.mkdir()
+            shutil.copy(PROJECT / "deploy" / "dagster.yaml", home / "dagster.yaml")
+        port = free_port()
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": str(home),
+            "ADDON_OKRS_SOURCE_ROOT": self.sources.as_uri(),
+            "ADDON_OKRS_OUTPUT_ROOT": self.output.as_uri(),
+            "ADDON_OKRS_SENSOR_INTERVAL_SECONDS": "5",
+            "ADDON_OKRS_LOOKBACK_DAYS": "3",
+        }
+        command = ["dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+        with (self.base / "dagster-dev.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(BIN / "dagster"), *command],
+                cwd=PROJECT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.url = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{self.url}/server_info", self.process, timeout=120)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process)
+            self.process = None
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         body = json.dumps({"query": query, "variables": variables or {}}).encode()
@@ -50,11 +107,10 @@ class DagsterDev:
         self, tags: dict[str, str], count: int, timeout: float
     ) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
+        finished = ("SUCCESS", "FAILURE", "CANCELED")
         while time.monotonic() < deadline:
             runs = self.runs(tags)
-            if len(runs) >= count and all(
-                r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs
-            ):
+            if len(runs) >= count and all(r["status"] in finished for r in runs):
                 return runs
             time.sleep(2)
         raise TimeoutError(
@@ -64,42 +120,12 @@ class DagsterDev:
 
 @pytest.fixture(scope="module")
 def dagster_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterDev]:
-    base = tmp_path_factory.mktemp("dagster_dev")
-    home, sources, output = base / "home", base / "sources", base / "output"
-    home.mkdir()
-    shutil.copy(PROJECT / "deploy" / "dagster.yaml", home / "dagster.yaml")
-    port = free_port()
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "ADDON_OKRS_SOURCE_ROOT": sources.as_uri(),
-        "ADDON_OKRS_OUTPUT_ROOT": output.as_uri(),
-        "ADDON_OKRS_SENSOR_INTERVAL_SECONDS": "5",
-        "ADDON_OKRS_LOOKBACK_DAYS": "3",
-    }
-    with (base / "dagster-dev.log").open("wb") as log:
-        process = subprocess.Popen(
-            [
-                str(BIN / "dagster"),
-                "dev",
-                "-w",
-                "workspace.yaml",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-            ],
-            cwd=PROJECT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    server = DagsterDev(tmp_path_factory.mktemp("dagster_dev"))
     try:
-        wait_for_http(f"http://127.0.0.1:{port}/server_info", process, timeout=120)
-        yield DagsterDev(f"http://127.0.0.1:{port}", sources, output)
+        server.start()
+        yield server
     finally:
-        stop(process)
+        server.stop()
 
 
 def test_arriving_inputs_start_the_days_run_through_the_sensor(dagster_dev: DagsterDev) -> None:
@@ -113,18 +139,56 @@ def test_arriving_inputs_start_the_days_run_through_the_sensor(dagster_dev: Dags
     sensor = dagster_dev.graphql(query, {"selector": selector})["sensorOrError"]
     assert sensor["sensorState"]["status"] == "RUNNING"
     yesterday = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).strftime("%Y%m%d")
-    assert dagster_dev.runs({"dagster/sensor_name": "upstream_arrival_sensor"}) == []
+    assert dagster_dev.runs(SENSOR_RUNS) == []
 
     generate_day(dagster_dev.sources.as_uri(), yesterday, clients=2000, seed=5, samples=4)
 
-    [run] = dagster_dev.wait_for_runs(
-        {"dagster/sensor_name": "upstream_arrival_sensor"}, 1, timeout=240
-    )
+    [run] = dagster_dev.wait_for_runs(SENSOR_RUNS, 1, timeout=240)
     assert run["status"] == "SUCCESS"
     assert {"key": "dagster/partition", "value": yesterday} in run["tags"]
     output_day = dagster_dev.output / "addons/agg/v1" / f"submission_date_s3={yesterday}"
     assert (output_day / "_SUCCESS").exists()
     assert len(list(output_day.glob("part-*.parquet"))) == 1
+
+
+def test_the_sensor_cursor_survives_a_restart(dagster_dev: DagsterDev) -> None:
+    before = dagster_dev.wait_for_runs(SENSOR_RUNS, 1, timeout=240)
+
+    dagster_dev.stop()
+    dagster_dev.start()
+    time.sleep(20)  # four sensor intervals
+
+    assert [r["runId"] for r in dagster_dev.runs(SENSOR_RUNS)] == [r["runId"] for r in before]
+
+
+def test_a_backfill_launched_as_the_ui_does_is_one_run_with_single_day_results(
+    spark: SparkSession, dagster_dev: DagsterDev, tmp_path: Path
+) -> None:
+    days = ["20170601", "20170602", "20170603"]
+    generate_days(dagster_dev.sources.as_uri(), days[0], 3, clients=1500, seed=8, samples=2)
+    launch = """mutation($params: LaunchBackfillParams!) {
+        launchPartitionBackfill(backfillParams: $params) {
+        __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
+    selection = [{"path": [name]} for name in BUILT]
+    params = {"partitionNames": days, "assetSelection": selection, "fromFailure": False}
+
+    answer = dagster_dev.graphql(launch, {"params": params})["launchPartitionBackfill"]
+
+    assert answer["__typename"] == "LaunchBackfillSuccess", answer
+    [run] = dagster_dev.wait_for_runs({"dagster/backfill": answer["backfillId"]}, 1, timeout=300)
+    assert run["status"] == "SUCCESS"
+    alone = tmp_path / "alone"
+    resources = build_resources(
+        SparkResource.for_tests(),
+        dagster_dev.sources.as_uri(),
+        alone.as_uri(),
+        (alone / "intermediate").as_uri(),
+    )
+    for day in days:
+        assert dg.materialize(all_assets, resources=resources, partition_key=day).success
+        rows = day_rows(dagster_dev.output / "addons/agg/v1", day)
+        assert len(rows) > 1000
+        assert rows == day_rows(alone / "addons/agg/v1", day)
 
 
 def test_two_runs_of_the_same_day_never_overlap(dagster_dev: DagsterDev) -> None:
