@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 from pyspark.sql import DataFrame
 
 from addon_okrs import transforms
@@ -79,9 +80,32 @@ def channel_counts(ms_has_theme: DataFrame) -> DataFrame:
     return transforms.channel_counts(ms_has_theme)
 
 
+class AddonAggregatesConfig(dg.Config):
+    allow_empty: bool = Field(
+        default=False,
+        description="publish a day even when a source has no rows after the filters",
+    )
+
+
+def empty_sources(
+    days: list[str], count_by_client_day: DataFrame, channel_counts: DataFrame
+) -> list[str]:
+    """Which of the run's days have a source with nothing left after the SPEC's filters."""
+    with_addons = {r[DAY] for r in count_by_client_day.select(DAY).distinct().collect()}
+    with_pings = {r[DAY] for r in channel_counts.select(DAY).distinct().collect()}
+    problems = []
+    for day in days:
+        if day not in with_addons:
+            problems.append(f"{day}: addons has no enabled add-on of a known client")
+        if day not in with_pings:
+            problems.append(f"{day}: main_summary has no ping of a known client")
+    return problems
+
+
 @daily_spark_asset
 def addon_aggregates(
     context: dg.AssetExecutionContext,
+    config: AddonAggregatesConfig,
     count_by_client_day: DataFrame,
     user_types: DataFrame,
     ms_install_days: DataFrame,
@@ -90,11 +114,21 @@ def addon_aggregates(
 ) -> DataFrame:
     """addons/agg/v1: one row per client, channel and install type, with the client's facts
     and the channel's totals."""
+    days = context.partition_keys
+    problems = empty_sources(days, count_by_client_day, channel_counts)
+    if problems and not config.allow_empty:
+        raise dg.Failure(
+            description=(
+                f"{'; '.join(problems)}. An empty day is an upstream incident: nothing was "
+                "written, and the previous output of the day is untouched. To publish it "
+                "anyway, run addon_aggregates with config allow_empty: true."
+            ),
+            allow_retries=False,
+        )
     # channel_counts is a handful of rows per day: reading it back for the UI costs nothing.
     n_clients: dict[str, dict[str, Any]] = {}
     for row in channel_counts.select(DAY, "normalized_channel", "n_clients").collect():
         n_clients.setdefault(row[DAY], {})[row["normalized_channel"]] = row["n_clients"]
-    days = context.partition_keys
     by_channel = n_clients.get(days[0], {}) if len(days) == 1 else n_clients
     context.add_output_metadata({"n_clients_by_channel": dg.MetadataValue.json(by_channel)})
     return transforms.addon_aggregates(

@@ -26,14 +26,8 @@ def day_key(text: str) -> str:
     return text
 
 
-def _resolved(value: str | dg.EnvVar) -> str:
-    if isinstance(value, dg.EnvVar):
-        return value.get_value() or ""
-    return value
-
-
 def cmd_generate(args: argparse.Namespace) -> int:
-    root = normalise_root(args.root or _resolved(settings.source_root()), "--root")
+    root = normalise_root(args.root or settings.resolve(settings.source_root()), "--root")
     print(
         f"generating {args.days} day(s) from {args.date}, "
         f"{args.clients:,} clients a day, into {root}"
@@ -52,8 +46,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Generate a day into the local warehouse, materialize every asset for it, summarise it."""
     from addon_okrs.definitions import all_assets, build_resources
 
-    source_root = normalise_root(_resolved(settings.source_root()), settings.ENV_SOURCE_ROOT)
-    output_root = normalise_root(_resolved(settings.output_root()), settings.ENV_OUTPUT_ROOT)
+    source_root = normalise_root(settings.resolve(settings.source_root()), settings.ENV_SOURCE_ROOT)
+    output_root = normalise_root(settings.resolve(settings.output_root()), settings.ENV_OUTPUT_ROOT)
     started = time.monotonic()
     print(f"[1/3] generating {args.date} ({args.clients:,} clients) into {source_root}")
     [day] = generate_days(

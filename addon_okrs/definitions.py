@@ -14,7 +14,7 @@ from addon_okrs.resources.arrivals import ArrivalStore, LocalArrivalStore, S3Arr
 from addon_okrs.resources.spark import SparkResource, spark_resource_from_env
 from addon_okrs.schedules import daily_schedule
 from addon_okrs.sensors import upstream_arrival_sensor
-from addon_okrs.storage import S3_SCHEMES
+from addon_okrs.storage import S3_SCHEMES, normalise_root
 
 
 def build_resources(
@@ -24,14 +24,25 @@ def build_resources(
     intermediate_root: str | dg.EnvVar | None = None,
 ) -> dict[str, object]:
     spark = spark or spark_resource_from_env()
+    roots = {
+        settings.ENV_SOURCE_ROOT: source_root or settings.source_root(),
+        settings.ENV_OUTPUT_ROOT: output_root or settings.output_root(),
+        settings.ENV_INTERMEDIATE_ROOT: intermediate_root or settings.intermediate_root(),
+    }
+    # A malformed root fails here, when the code location loads, naming its setting; not
+    # halfway through a run.
+    for setting, value in roots.items():
+        normalise_root(settings.resolve(value), setting)
     return {
         "spark": spark,
-        "arrivals": build_arrival_store(source_root or settings.source_root()),
+        "arrivals": build_arrival_store(roots[settings.ENV_SOURCE_ROOT]),
         "io_manager": ParquetIOManager(
             spark=spark,
-            source_root=source_root or settings.source_root(),
-            output_root=output_root or settings.output_root(),
-            intermediate_root=intermediate_root or settings.intermediate_root(),
+            source_root=roots[settings.ENV_SOURCE_ROOT],
+            output_root=roots[settings.ENV_OUTPUT_ROOT],
+            intermediate_root=roots[settings.ENV_INTERMEDIATE_ROOT],
+            min_success_markers=settings.int_setting(settings.ENV_MIN_SUCCESS_MARKERS, 1),
+            allow_unready_sources=settings.flag(settings.ENV_ALLOW_UNREADY_SOURCES),
         ),
     }
 

@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
+import pyarrow.parquet as pq
 from pydantic import PrivateAttr
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from addon_okrs import sizing
+from addon_okrs.contracts import SourceSchemaError, check_source_schema
 from addon_okrs.resources.spark import SparkResource
-from addon_okrs.schema import DAY
+from addon_okrs.schema import DAY, SOURCE_CONTRACTS
 from addon_okrs.storage import Location, normalise_root
 
 # Production layout under the roots; the same relative paths locally.
@@ -24,7 +26,20 @@ STAGING = "_staging"  # leading underscore: Spark's partition discovery ignores 
 TRASH = "_replaced"
 
 
-class MissingSourceDayError(FileNotFoundError):
+class SourceDayError(RuntimeError):
+    """A source day that cannot be built from: missing, not ready, unreadable or off-contract.
+    Retrying does not help; the message says what to fix."""
+
+
+class MissingSourceDayError(SourceDayError):
+    pass
+
+
+class SourceNotReadyError(SourceDayError):
+    pass
+
+
+class CorruptSourceFileError(SourceDayError):
     pass
 
 
@@ -79,6 +94,8 @@ class TableStore:
         output_root: str,
         intermediate_root: str,
         target_file_mb: float = 280,
+        min_success_markers: int = 1,
+        allow_unready_sources: bool = False,
     ) -> None:
         self.spark = spark
         self.source_root = Location.from_uri(normalise_root(source_root, "source_root"))
@@ -87,6 +104,8 @@ class TableStore:
             normalise_root(intermediate_root, "intermediate_root")
         )
         self.target_file_mb = target_file_mb
+        self.min_success_markers = min_success_markers
+        self.allow_unready_sources = allow_unready_sources
 
     def table(self, name: str) -> Table:
         if name in SOURCE_TABLES:
@@ -107,13 +126,50 @@ class TableStore:
                 f"(looked for {', '.join(uri for _, uri in missing)}). Check that the upstream "
                 "job has written them, or that the root setting points at the right place."
             )
-        frame = (
-            self.spark.read.option("mergeSchema", "true")
-            .option("basePath", table.location.uri)
-            .parquet(*(f.uri for f in folders))
-        )
+        if table.is_source:
+            for day, folder in zip(days, folders, strict=True):
+                self._check_source_day(name, day, folder)
+        try:
+            frame = (
+                self.spark.read.option("mergeSchema", "true")
+                .option("basePath", table.location.uri)
+                .parquet(*(f.uri for f in folders))
+            )
+        except Exception as error:  # Spark's errors carry a JVM trace; keep its first line
+            first_line = str(error).strip().splitlines()[0]
+            raise SourceDayError(
+                f"table {name}, day(s) {', '.join(days)} ({table.location.uri}): Spark could "
+                f"not read the day's files: {first_line}"
+            ) from error
+        if table.is_source:
+            check_source_schema(
+                name, days, table.location.uri, frame.schema, SOURCE_CONTRACTS[name]
+            )
         # Partition discovery types 20170501 as an integer; the day is a key, not a number.
         return frame.withColumn(DAY, F.col(DAY).cast("string"))
+
+    def _check_source_day(self, name: str, day: str, folder: Location) -> None:
+        """Ready (enough _SUCCESS markers) and every file's footer readable, before Spark."""
+        files = folder.files()
+        markers = sum(1 for f in files if f.base_name == "_SUCCESS")
+        if markers < self.min_success_markers and not self.allow_unready_sources:
+            raise SourceNotReadyError(
+                f"table {name}, day {day}: not ready, {markers} _SUCCESS marker(s) under "
+                f"{folder.uri}, {self.min_success_markers} needed. Upstream may still be "
+                "writing it; wait for the arrival sensor, or set "
+                "ADDON_OKRS_ALLOW_UNREADY_SOURCES=true to build it as it is."
+            )
+        for info in files:
+            if info.base_name.startswith(("_", ".")):
+                continue
+            try:
+                pq.read_metadata(info.path, filesystem=folder.fs)
+            except Exception as error:
+                raise CorruptSourceFileError(
+                    f"table {name}, day {day}: {folder.uri}{info.path[len(folder.path) :]} is "
+                    f"not a readable parquet file ({error}). Rewrite or remove it upstream, "
+                    "then run the day again."
+                ) from error
 
     def write(
         self, name: str, days: Sequence[str], frame: DataFrame, run_id: str
@@ -213,6 +269,8 @@ class ParquetIOManager(dg.ConfigurableIOManager):
     output_root: str
     intermediate_root: str
     target_file_mb: float = 280
+    min_success_markers: int = 1
+    allow_unready_sources: bool = False
 
     _store: TableStore | None = PrivateAttr(default=None)
 
@@ -224,6 +282,8 @@ class ParquetIOManager(dg.ConfigurableIOManager):
                 output_root=self.output_root,
                 intermediate_root=self.intermediate_root,
                 target_file_mb=self.target_file_mb,
+                min_success_markers=self.min_success_markers,
+                allow_unready_sources=self.allow_unready_sources,
             )
         return self._store
 
@@ -231,7 +291,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         name = context.asset_key.path[-1]
         try:
             return self.store().read(name, context.asset_partition_keys)
-        except MissingSourceDayError as error:
+        except (SourceDayError, SourceSchemaError) as error:
             # Retrying cannot make an upstream day appear; the sensor starts the run once it has.
             raise dg.Failure(description=str(error), allow_retries=False) from error
 

@@ -68,3 +68,24 @@ ADDON_AGGREGATES_SCHEMA = T.StructType(
         T.StructField("n_clients", T.IntegerType()),
     ]
 )
+
+# What the transformations need of each source, as dotted paths ("[]" is an array's element).
+# A day whose files lack one of these, or carry another type, is refused before any work.
+SOURCE_CONTRACTS: dict[str, dict[str, str]] = {
+    "addons": {
+        "client_id": "string",
+        "normalized_channel": "string",
+        "addon_id": "string",
+        "foreign_install": "boolean",
+        "is_system": "boolean",
+        "user_disabled": "boolean",
+        "app_disabled": "boolean",
+    },
+    "main_summary": {
+        "client_id": "string",
+        "normalized_channel": "string",
+        "profile_creation_date": "bigint",
+        "active_addons[].install_day": "int",
+        "active_theme.addon_id": "string",
+    },
+}

@@ -12,6 +12,7 @@ ENV_INTERMEDIATE_ROOT = "ADDON_OKRS_INTERMEDIATE_ROOT"
 ENV_MIN_SUCCESS_MARKERS = "ADDON_OKRS_MIN_SUCCESS_MARKERS"
 ENV_LOOKBACK_DAYS = "ADDON_OKRS_LOOKBACK_DAYS"
 ENV_S3_ENDPOINT_URL = "ADDON_OKRS_S3_ENDPOINT_URL"
+ENV_ALLOW_UNREADY_SOURCES = "ADDON_OKRS_ALLOW_UNREADY_SOURCES"
 
 
 def warehouse_uri() -> str:
@@ -22,6 +23,17 @@ def warehouse_uri() -> str:
 def setting(env_var: str, default: str) -> str | dg.EnvVar:
     """The env var (shown as such in the UI) when it is set, else the default."""
     return dg.EnvVar(env_var) if os.environ.get(env_var) else default
+
+
+def flag(env_var: str) -> bool:
+    return os.environ.get(env_var, "").strip().lower() in ("1", "true", "yes")
+
+
+def resolve(value: str | dg.EnvVar) -> str:
+    """The value a setting has now (an EnvVar read from the environment)."""
+    if isinstance(value, dg.EnvVar):
+        return value.get_value() or ""
+    return value
 
 
 def int_setting(env_var: str, default: int) -> int:
