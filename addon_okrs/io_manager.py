@@ -183,8 +183,8 @@ class TableStore:
         table = self.table(name)
         if table.is_source:
             raise ValueError(f"{name} is a source table of this project; it is never written")
+        self.recover_interrupted_writes(table)
         staging = table.location.join(STAGING, run_id)
-        staging.delete()
         bytes_per_record = table.bytes_per_record() if table.sized else None
         try:
             frame.write.mode("overwrite").partitionBy(DAY).parquet(staging.uri)
@@ -206,7 +206,7 @@ class TableStore:
                 staged.touch("_SUCCESS")
             return [self._replace_day(table, staging, day, run_id) for day in days]
         finally:
-            self._clean_up(table, staging, run_id)
+            self._clean_up(table, run_id)
 
     def _resize(self, staged: Location, bytes_per_record: float) -> None:
         rows = staged.count_rows()
@@ -218,9 +218,22 @@ class TableStore:
         staged.delete()
         resized.move_to(staged)
 
-    def _clean_up(self, table: Table, staging: Location, run_id: str) -> None:
-        """Remove this run's staging and replaced folders; a day caught between its two
+    def recover_interrupted_writes(self, table: Table) -> list[str]:
+        """Clean up after writers that died (killed, machine lost): put back any day they had
+        moved aside, drop their staging. Safe because one run writes a table at a time (the
+        run queue's limit). Returns the run ids cleaned up."""
+        runs = sorted(
+            set(table.location.join(STAGING).subfolders())
+            | set(table.location.join(TRASH).subfolders())
+        )
+        for run_id in runs:
+            self._clean_up(table, run_id)
+        return runs
+
+    def _clean_up(self, table: Table, run_id: str) -> None:
+        """Remove a run's staging and replaced folders; a day caught between its two
         renames (old moved aside, new not yet in place) gets its previous output back."""
+        staging = table.location.join(STAGING, run_id)
         replaced = table.location.join(TRASH, run_id)
         for folder in replaced.subfolders():
             if not table.location.join(folder).exists():

@@ -168,3 +168,25 @@ def test_missing_source_day_names_table_day_and_path(spark: SparkSession, tmp_pa
 def test_source_tables_are_never_written(spark: SparkSession, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="addons is a source table of this project"):
         store(spark, tmp_path).write("addons", ["20170501"], numbered(spark, "20170501", 1), "r1")
+
+
+def test_next_write_recovers_a_day_a_killed_run_left_between_its_two_renames(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    tables = store(spark, tmp_path)
+    tables.write("addon_aggregates", ["20170501"], numbered(spark, "20170501", 3), "r1")
+    table = tmp_path / "addons/agg/v1"
+    published = {p.name: p.read_bytes() for p in (table / "submission_date_s3=20170501").iterdir()}
+    # What a writer killed mid-swap leaves: the old day moved aside, its new day still staged.
+    (table / "_replaced/dead-run").mkdir(parents=True)
+    (table / "submission_date_s3=20170501").rename(
+        table / "_replaced/dead-run/submission_date_s3=20170501"
+    )
+    (table / "_staging/dead-run/submission_date_s3=20170501").mkdir(parents=True)
+    (table / "_staging/dead-run/submission_date_s3=20170501/part-0.parquet").write_bytes(b"half")
+
+    tables.write("addon_aggregates", ["20170502"], numbered(spark, "20170502", 2), "r2")
+
+    assert file_names(table) == ["submission_date_s3=20170501", "submission_date_s3=20170502"]
+    day = table / "submission_date_s3=20170501"
+    assert {p.name: p.read_bytes() for p in day.iterdir()} == published

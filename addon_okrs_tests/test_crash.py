@@ -1,0 +1,94 @@
+"""A run killed (SIGKILL) in the middle of the final write loses nothing."""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import dagster as dg
+import pyarrow.parquet as pq
+import pytest
+from pyspark.sql import SparkSession
+
+from addon_okrs.definitions import all_assets, build_resources
+from addon_okrs.generate import generate_day
+from addon_okrs.resources.spark import SparkResource
+from addon_okrs_tests.servers import BIN
+
+PROJECT = Path(__file__).resolve().parents[1]
+DAY = "20170501"
+pytestmark = pytest.mark.slow
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_sigkill_during_the_final_write_keeps_the_previous_day_and_the_next_run_cleans_up(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    sources, output = tmp_path / "sources", tmp_path / "output"
+    generate_day(sources.as_uri(), DAY, clients=300_000, seed=4, samples=4)
+    resources = build_resources(
+        SparkResource.for_tests(),
+        sources.as_uri(),
+        output.as_uri(),
+        (output / "intermediate").as_uri(),
+    )
+    assert dg.materialize(all_assets, resources=resources, partition_key=DAY).success
+    table = output / "addons/agg/v1"
+    day = table / f"submission_date_s3={DAY}"
+    previous = files(day)
+    previous_rows = pq.read_table(day).num_rows
+
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path),
+        "ADDON_OKRS_SOURCE_ROOT": sources.as_uri(),
+        "ADDON_OKRS_OUTPUT_ROOT": output.as_uri(),
+    }
+    (tmp_path / "dagster.yaml").touch()
+    command = [
+        str(BIN / "dagster"),
+        "asset",
+        "materialize",
+        "-m",
+        "addon_okrs.definitions",
+        "--select",
+        "*addon_aggregates",
+        "--partition",
+        DAY,
+    ]
+    with (tmp_path / "killed-run.log").open("wb") as log:
+        run = subprocess.Popen(
+            command,
+            cwd=PROJECT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    staging = table / "_staging"
+    deadline = time.monotonic() + 240
+    try:
+        # Spark's task output appears under the run's staging folder once the write is under way.
+        while not any(staging.glob("*/_temporary/*/*")) if staging.exists() else True:
+            assert run.poll() is None, "the run ended before its final write could be interrupted"
+            assert time.monotonic() < deadline, "the final write never started"
+            time.sleep(0.02)
+        os.killpg(run.pid, signal.SIGKILL)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+
+    assert run.returncode == -signal.SIGKILL
+    assert files(day) == previous
+    assert pq.read_table(day).num_rows == previous_rows
+    assert any(staging.iterdir())  # the killed run's leftovers, outside the readers' view
+
+    assert dg.materialize(all_assets, resources=resources, partition_key=DAY).success
+
+    assert sorted(p.name for p in table.iterdir()) == [f"submission_date_s3={DAY}"]
+    assert pq.read_table(day).num_rows == previous_rows
