@@ -8,6 +8,7 @@ from dagster_aws.s3 import S3Resource
 
 from addon_okrs import settings
 from addon_okrs.assets import built_assets, source_assets
+from addon_okrs.checks import addon_aggregates_checks
 from addon_okrs.io_manager import ParquetIOManager
 from addon_okrs.jobs import daily_job
 from addon_okrs.resources.arrivals import ArrivalStore, LocalArrivalStore, S3ArrivalStore
@@ -69,6 +70,7 @@ all_assets: list[dg.AssetSpec | dg.AssetsDefinition] = [*source_assets, *built_a
 
 defs = dg.Definitions(
     assets=all_assets,
+    asset_checks=addon_aggregates_checks,
     jobs=[daily_job],
     schedules=[daily_schedule],
     sensors=[upstream_arrival_sensor],

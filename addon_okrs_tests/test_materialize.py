@@ -10,6 +10,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from addon_okrs.assets import built_assets
+from addon_okrs.checks import addon_aggregates_checks
 from addon_okrs.definitions import all_assets, build_resources
 from addon_okrs.generate import generate_days
 from addon_okrs.resources.spark import SparkResource
@@ -44,14 +45,14 @@ def materialize(
     )
     if last is None:
         return dg.materialize(
-            all_assets, resources=resources, partition_key=first, selection="*addon_aggregates"
+            [*all_assets, *addon_aggregates_checks], resources=resources, partition_key=first
         )
     range_tags = {
         "dagster/asset_partition_range_start": first,
         "dagster/asset_partition_range_end": last,
     }
     return dg.materialize(
-        all_assets, resources=resources, tags=range_tags, selection="*addon_aggregates"
+        [*all_assets, *addon_aggregates_checks], resources=resources, tags=range_tags
     )
 
 
@@ -73,6 +74,14 @@ def test_one_day_materializes_every_asset_with_metadata(
     assert result.success
     events = materializations(result)
     assert sorted(events) == sorted((name, "20170502") for name in BUILT)
+    evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert evaluations == {
+        "grain_is_unique": True,
+        "values_in_range": True,
+        "channel_counts_consistent": True,
+        "keys_not_null": True,
+        "row_count_stable": True,
+    }
     output = tmp_path / "addons/agg/v1/submission_date_s3=20170502"
     final = events[("addon_aggregates", "20170502")]
     assert final["path"] == f"file://{output}"
