@@ -5,6 +5,7 @@ import datetime as dt
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import dagster as dg
 import pyarrow.compute as pc
@@ -12,6 +13,7 @@ import pyarrow.parquet as pq
 
 from addon_okrs import settings
 from addon_okrs.generate import generate_days
+from addon_okrs.partitions import InvalidDayError, check_day
 from addon_okrs.schema import DAY, DAY_FORMAT
 from addon_okrs.storage import Location, StorageConfigError, normalise_root
 
@@ -44,8 +46,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Generate a day into the local warehouse, materialize every asset for it, summarise it."""
-    from addon_okrs.definitions import all_assets, build_resources
-
     source_root = normalise_root(settings.resolve(settings.source_root()), settings.ENV_SOURCE_ROOT)
     output_root = normalise_root(settings.resolve(settings.output_root()), settings.ENV_OUTPUT_ROOT)
     started = time.monotonic()
@@ -59,21 +59,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
 
     print(f"[2/3] materializing every asset for {args.date} through Dagster (Spark in local mode)")
-    instance = (
-        dg.DagsterInstance.get()
-        if settings.dagster_home_is_set()
-        else dg.DagsterInstance.ephemeral()
-    )
-    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    result = dg.materialize(
-        all_assets,
-        resources=build_resources(),
-        partition_key=args.date,
-        instance=instance,
-        run_config=quiet,
-        selection="*addon_aggregates",
-        raise_on_error=False,
-    )
+    result = materialize_days(args.date, args.date)
     if not result.success:
         print(f"the run failed (run id {result.run_id}); see the log above", file=sys.stderr)
         return 1
@@ -82,6 +68,56 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"[3/3] done in {time.monotonic() - started:.0f}s, run id {result.run_id}")
     print_summary(output)
     return 0
+
+
+def materialize_days(first: str, last: str) -> dg.ExecuteInProcessResult:
+    """Every asset and check for first..last in one run, recorded in $DAGSTER_HOME if set."""
+    from addon_okrs.checks import addon_aggregates_checks
+    from addon_okrs.definitions import all_assets, build_resources
+
+    instance = (
+        dg.DagsterInstance.get()
+        if settings.dagster_home_is_set()
+        else dg.DagsterInstance.ephemeral()
+    )
+    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    if first == last:
+        days: dict[str, Any] = {"partition_key": first}
+    else:
+        range_tags = {
+            "dagster/asset_partition_range_start": first,
+            "dagster/asset_partition_range_end": last,
+        }
+        days = {"tags": range_tags}
+    return dg.materialize(
+        [*all_assets, *addon_aggregates_checks],
+        resources=build_resources(),
+        instance=instance,
+        run_config=quiet,
+        raise_on_error=False,
+        **days,
+    )
+
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    """Build one day, or a range of days in one run, whose inputs exist."""
+    last = args.to or args.date
+    if last < args.date:
+        raise InvalidDayError(f"--to {last} is before --date {args.date}")
+    result = materialize_days(args.date, last)
+    if not result.success:
+        print(f"the run failed (run id {result.run_id}); see the log above", file=sys.stderr)
+        return 1
+    output_root = normalise_root(settings.resolve(settings.output_root()), settings.ENV_OUTPUT_ROOT)
+    print(f"built {args.date}..{last} in run {result.run_id}: {output_root}/addons/agg/v1")
+    return 0
+
+
+def partition_day(text: str) -> str:
+    try:
+        return check_day(text)
+    except InvalidDayError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def print_summary(output: Location) -> None:
@@ -143,6 +179,13 @@ def parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="generate a day and build every asset for it")
     common(demo, 100_000)
     demo.set_defaults(run=cmd_demo)
+
+    build = commands.add_parser(
+        "materialize", help="build every asset (and check) for a day, or a range in one run"
+    )
+    build.add_argument("--date", type=partition_day, required=True, help="day, YYYYMMDD")
+    build.add_argument("--to", type=partition_day, help="last day of a range, YYYYMMDD")
+    build.set_defaults(run=cmd_materialize)
     return root
 
 
@@ -150,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except StorageConfigError as error:
+    except (StorageConfigError, InvalidDayError) as error:
         print(f"addon-okrs: {error}", file=sys.stderr)
         return 2
 

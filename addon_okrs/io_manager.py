@@ -231,13 +231,17 @@ class TableStore:
         return runs
 
     def _clean_up(self, table: Table, run_id: str) -> None:
-        """Remove a run's staging and replaced folders; a day caught between its two
-        renames (old moved aside, new not yet in place) gets its previous output back."""
+        """Remove a run's staging and replaced folders; a day caught in its swap (old moved
+        aside, new not wholly in place) gets its previous output back."""
         staging = table.location.join(STAGING, run_id)
         replaced = table.location.join(TRASH, run_id)
         for folder in replaced.subfolders():
-            if not table.location.join(folder).exists():
-                replaced.join(folder).move_to(table.location.join(folder))
+            final = table.location.join(folder)
+            # The new day is in place only if its staged copy is gone: on an object store a
+            # move is copy + delete, so a final folder that exists may still be partial.
+            if not final.exists() or staging.join(folder).exists():
+                final.delete()
+                replaced.join(folder).move_to(final)
         for leftover in (staging, replaced):
             leftover.delete()
             leftover.parent().delete_if_empty()

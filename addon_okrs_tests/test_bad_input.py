@@ -10,9 +10,11 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
+from addon_okrs import cli
 from addon_okrs.definitions import all_assets, build_resources
 from addon_okrs.generate import generate_days
 from addon_okrs.io_manager import ParquetIOManager
+from addon_okrs.partitions import daily_partitions
 from addon_okrs.resources.spark import SparkResource
 from addon_okrs.storage import StorageConfigError
 from addon_okrs_tests.helpers import executions_scanning
@@ -297,3 +299,27 @@ def test_rerunning_a_day_is_idempotent(base: Path) -> None:
         for k, v in published_files(base).items()
         if k.startswith("submission_date_s3=20170502/")
     } == other_day
+
+
+@pytest.mark.parametrize(
+    ("day", "problem"),
+    [
+        ("2017-05-01", "'2017-05-01' is not a day key"),
+        ("20170532", "'20170532' is not a day key"),
+        ("20161231", "20161231 is outside the partitions"),
+        ("20991231", "20991231 is outside the partitions"),
+    ],
+)
+def test_a_day_outside_the_partitions_or_malformed_is_refused_with_the_valid_range(
+    capsys: pytest.CaptureFixture[str], day: str, problem: str
+) -> None:
+    last = daily_partitions.get_last_partition_key()
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["materialize", "--date", day])
+
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.endswith(
+        f"argument --date: {problem}: days are YYYYMMDD (UTC) from 20170101 to {last}, "
+        "the last complete day\n"
+    )

@@ -190,3 +190,27 @@ def test_next_write_recovers_a_day_a_killed_run_left_between_its_two_renames(
     assert file_names(table) == ["submission_date_s3=20170501", "submission_date_s3=20170502"]
     day = table / "submission_date_s3=20170501"
     assert {p.name: p.read_bytes() for p in day.iterdir()} == published
+
+
+def test_a_day_whose_new_copy_was_only_partly_moved_gets_its_previous_output_back(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # On an object store a move is copy + delete: a writer killed mid-copy leaves a partial
+    # final folder while its staged copy still exists.
+    tables = store(spark, tmp_path)
+    tables.write("addon_aggregates", ["20170501"], numbered(spark, "20170501", 3), "r1")
+    table = tmp_path / "addons/agg/v1"
+    day = table / "submission_date_s3=20170501"
+    published = {p.name: p.read_bytes() for p in day.iterdir()}
+    (table / "_replaced/dead-run").mkdir(parents=True)
+    day.rename(table / "_replaced/dead-run/submission_date_s3=20170501")
+    staged = table / "_staging/dead-run/submission_date_s3=20170501"
+    staged.mkdir(parents=True)
+    (staged / "part-1.parquet").write_bytes(b"not copied yet")
+    day.mkdir()
+    (day / "part-0.parquet").write_bytes(b"copied")
+
+    tables.write("addon_aggregates", ["20170502"], numbered(spark, "20170502", 2), "r2")
+
+    assert {p.name: p.read_bytes() for p in day.iterdir()} == published
+    assert file_names(table) == ["submission_date_s3=20170501", "submission_date_s3=20170502"]
