@@ -142,12 +142,12 @@ class Location:
     def move_to(self, target: "Location") -> None:
         """Rename a folder. Atomic on a local filesystem; an object store has no rename, so
         there it is a copy of every object followed by a delete."""
-        parent = target.path.rsplit("/", 1)[0]
-        self.fs.create_dir(parent, recursive=True)
         if self.is_local:
+            self.fs.create_dir(target.parent().path, recursive=True)
             self.fs.move(self.path, target.path)
             return
-        for info in self.files():
+        # Markers last: a reader waiting for _SUCCESS then finds every data file in place.
+        for info in sorted(self.files(), key=lambda i: i.base_name == "_SUCCESS"):
             relative = info.path[len(self.path) + 1 :]
             self.fs.copy_file(info.path, f"{target.path}/{relative}")
         self.fs.delete_dir(self.path)

@@ -1,0 +1,72 @@
+"""The storage layer's S3 side (pyarrow's S3 filesystem) against a real S3 API server (moto)."""
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from addon_okrs.storage import Location
+from addon_okrs_tests.servers import moto_server
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as url:
+        yield url
+
+
+@pytest.fixture
+def s3(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> "boto3.client":
+    monkeypatch.setenv("ADDON_OKRS_S3_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket="warehouse")
+    return client
+
+
+def parquet_bytes(rows: int) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"id": list(range(rows))}), sink)
+    return sink.getvalue()
+
+
+def keys(s3: "boto3.client", prefix: str) -> list[str]:
+    listing = s3.list_objects_v2(Bucket="warehouse", Prefix=prefix)
+    return sorted(o["Key"] for o in listing.get("Contents", []))
+
+
+def test_a_day_folder_on_s3_is_listed_counted_moved_and_deleted(
+    s3: "boto3.client", tmp_path: Path
+) -> None:
+    base = "agg/v1/_staging/run/submission_date_s3=20170501"
+    s3.put_object(Bucket="warehouse", Key=f"{base}/part-0.parquet", Body=parquet_bytes(3))
+    s3.put_object(Bucket="warehouse", Key=f"{base}/part-1.parquet", Body=parquet_bytes(4))
+    s3.put_object(Bucket="warehouse", Key=f"{base}/_SUCCESS", Body=b"")
+    staged = Location.from_uri(f"s3a://warehouse/{base}")
+    final = Location.from_uri("s3a://warehouse/agg/v1/submission_date_s3=20170501")
+
+    assert staged.exists() and not final.exists()
+    assert [i.base_name for i in staged.data_files()] == ["part-0.parquet", "part-1.parquet"]
+    assert staged.count_rows() == 7
+
+    staged.move_to(final)
+
+    assert keys(s3, "agg/v1/submission_date_s3=20170501/") == [
+        "agg/v1/submission_date_s3=20170501/_SUCCESS",
+        "agg/v1/submission_date_s3=20170501/part-0.parquet",
+        "agg/v1/submission_date_s3=20170501/part-1.parquet",
+    ]
+    assert keys(s3, base) == []
+    assert final.count_rows() == 7
+
+    final.delete()
+
+    # pyarrow keeps zero-byte "dir/" markers for parents it empties; no data object is left.
+    assert [k for k in keys(s3, "agg/") if not k.endswith("/")] == []
+    assert not final.exists()
