@@ -1,6 +1,7 @@
 """Asset checks on addons/agg/v1: each rule of the output contract as a plain function that
 returns the violating rows, and a thin Dagster check that reports how many and shows a few."""
 
+from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
@@ -100,7 +101,9 @@ def _result(violations: DataFrame, rule: str) -> dg.AssetCheckResult:
     )
 
 
-def _blocking_check(name: str, description: str):  # type: ignore[no-untyped-def]
+def _blocking_check(
+    name: str, description: str
+) -> Callable[[Callable[..., dg.AssetCheckResult]], dg.AssetChecksDefinition]:
     return dg.asset_check(
         asset=addon_aggregates,
         name=name,

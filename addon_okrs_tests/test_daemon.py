@@ -21,19 +21,11 @@ from pyspark.sql import SparkSession
 from addon_okrs.definitions import all_assets, build_resources
 from addon_okrs.generate import generate_day, generate_days
 from addon_okrs.resources.spark import SparkResource
-from addon_okrs_tests.helpers import day_rows
+from addon_okrs_tests.helpers import BUILT, day_rows
 from addon_okrs_tests.servers import BIN, free_port, stop, wait_for_http
 
 PROJECT = Path(__file__).resolve().parents[1]
 LOCATION = "addon_okrs.definitions"
-BUILT = [
-    "count_by_client_day",
-    "user_types",
-    "ms_has_theme",
-    "ms_install_days",
-    "channel_counts",
-    "addon_aggregates",
-]
 SENSOR_RUNS = {"dagster/sensor_name": "upstream_arrival_sensor"}
 pytestmark = pytest.mark.slow
 

@@ -15,18 +15,10 @@ from addon_okrs.definitions import all_assets, build_resources
 from addon_okrs.generate import generate_days
 from addon_okrs.resources.spark import SparkResource
 from addon_okrs.schema import DAY
-from addon_okrs_tests.helpers import day_rows, file_names
+from addon_okrs_tests.helpers import BUILT, day_rows, file_names
 from addon_okrs_tests.reference import reference_addon_aggregates
 
 DAYS = ["20170501", "20170502", "20170503", "20170504", "20170505"]
-BUILT = [
-    "count_by_client_day",
-    "user_types",
-    "ms_has_theme",
-    "ms_install_days",
-    "channel_counts",
-    "addon_aggregates",
-]
 pytestmark = pytest.mark.slow
 
 
