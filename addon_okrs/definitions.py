@@ -34,26 +34,25 @@ def build_resources(
     # halfway through a run.
     for setting, value in roots.items():
         normalise_root(settings.resolve(value), setting)
+    min_success_markers = settings.int_setting(settings.ENV_MIN_SUCCESS_MARKERS, 1)
     return {
         "spark": spark,
-        "arrivals": build_arrival_store(roots[settings.ENV_SOURCE_ROOT]),
+        "arrivals": build_arrival_store(roots[settings.ENV_SOURCE_ROOT], min_success_markers),
         "io_manager": ParquetIOManager(
             spark=spark,
             source_root=roots[settings.ENV_SOURCE_ROOT],
             output_root=roots[settings.ENV_OUTPUT_ROOT],
             intermediate_root=roots[settings.ENV_INTERMEDIATE_ROOT],
-            min_success_markers=settings.int_setting(settings.ENV_MIN_SUCCESS_MARKERS, 1),
+            min_success_markers=min_success_markers,
             allow_unready_sources=settings.flag(settings.ENV_ALLOW_UNREADY_SOURCES),
         ),
     }
 
 
-def build_arrival_store(source_root: str | dg.EnvVar) -> ArrivalStore:
+def build_arrival_store(source_root: str | dg.EnvVar, min_success_markers: int) -> ArrivalStore:
     """Markers are listed where the sources are: S3 through dagster-aws, else the local disk."""
-    root = source_root.get_value() if isinstance(source_root, dg.EnvVar) else source_root
-    min_success_markers = settings.int_setting(settings.ENV_MIN_SUCCESS_MARKERS, 1)
     lookback_days = settings.int_setting(settings.ENV_LOOKBACK_DAYS, 7)
-    if urlparse(root or "").scheme in S3_SCHEMES:
+    if urlparse(settings.resolve(source_root)).scheme in S3_SCHEMES:
         endpoint = os.environ.get(settings.ENV_S3_ENDPOINT_URL)
         return S3ArrivalStore(
             root=source_root,

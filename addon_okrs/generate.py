@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from addon_okrs.schema import ADDON_FIELDS, DAY, DAY_FORMAT, DEFAULT_THEME_ID, NEWER_ADDON_FIELDS
-from addon_okrs.storage import Location, normalise_root
+from addon_okrs.storage import MARKER, Location, normalise_root
 
 CHANNELS = np.array(["release", "beta", "nightly", "esr", None], dtype=object)
 CHANNEL_SHARE = [0.78, 0.10, 0.04, 0.03, 0.05]
@@ -297,7 +297,7 @@ def _write_samples(
         pq.write_table(
             part, f"{folder.path}/part-00000-{s:05d}.snappy.parquet", filesystem=folder.fs
         )
-        folder.touch("_SUCCESS")
+        folder.touch(MARKER)
     return samples
 
 

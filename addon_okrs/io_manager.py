@@ -16,7 +16,7 @@ from addon_okrs import sizing
 from addon_okrs.contracts import SourceSchemaError, check_source_schema
 from addon_okrs.resources.spark import SparkResource
 from addon_okrs.schema import DAY, SOURCE_CONTRACTS
-from addon_okrs.storage import Location, normalise_root
+from addon_okrs.storage import MARKER, Location, is_data_file, normalise_root
 
 # Production layout under the roots; the same relative paths locally.
 SOURCE_TABLES = {"addons": "addons/v2", "main_summary": "main_summary/v4"}
@@ -80,8 +80,8 @@ class Table:
         if not days:
             return sizing.FALLBACK_BYTES_PER_RECORD
         latest = self.day(max(days))
-        total = sum(i.size or 0 for i in latest.data_files())
-        return sizing.bytes_per_record(total, latest.count_rows())
+        data = latest.data_files()
+        return sizing.bytes_per_record(sum(i.size or 0 for i in data), latest.count_rows(data))
 
 
 class TableStore:
@@ -151,7 +151,7 @@ class TableStore:
     def _check_source_day(self, name: str, day: str, folder: Location) -> None:
         """Ready (enough _SUCCESS markers) and every file's footer readable, before Spark."""
         files = folder.files()
-        markers = sum(1 for f in files if f.base_name == "_SUCCESS")
+        markers = sum(1 for f in files if f.base_name == MARKER)
         if markers < self.min_success_markers and not self.allow_unready_sources:
             raise SourceNotReadyError(
                 f"table {name}, day {day}: not ready, {markers} _SUCCESS marker(s) under "
@@ -159,9 +159,7 @@ class TableStore:
                 "writing it; wait for the arrival sensor, or set "
                 "ADDON_OKRS_ALLOW_UNREADY_SOURCES=true to build it as it is."
             )
-        for info in files:
-            if info.base_name.startswith(("_", ".")):
-                continue
+        for info in filter(is_data_file, files):
             try:
                 pq.read_metadata(info.path, filesystem=folder.fs)
             except Exception as error:
@@ -203,15 +201,15 @@ class TableStore:
                     self.spark.createDataFrame([], data_schema).write.parquet(staged.uri)
                 if bytes_per_record is not None:
                     self._resize(staged, bytes_per_record)
-                staged.touch("_SUCCESS")
+                staged.touch(MARKER)
             return [self._replace_day(table, staging, day, run_id) for day in days]
         finally:
             self._clean_up(table, run_id)
 
     def _resize(self, staged: Location, bytes_per_record: float) -> None:
-        rows = staged.count_rows()
-        wanted = sizing.file_count(rows, bytes_per_record, self.target_file_mb)
-        if len(staged.data_files()) == wanted:
+        data = staged.data_files()
+        wanted = sizing.file_count(staged.count_rows(data), bytes_per_record, self.target_file_mb)
+        if len(data) == wanted:
             return
         resized = staged.sibling(staged.name + "_resized")
         self.spark.read.parquet(staged.uri).repartition(wanted).write.parquet(resized.uri)
@@ -256,7 +254,7 @@ class TableStore:
         data = final.data_files()
         return DayWrite(
             day=day,
-            rows=final.count_rows(),
+            rows=final.count_rows(data),
             files=len(data),
             bytes=sum(i.size or 0 for i in data),
             uri=final.uri,

@@ -18,6 +18,14 @@ LOCAL_SCHEMES = {"file"}
 S3_SCHEMES = {"s3", "s3a", "s3n"}
 
 
+MARKER = "_SUCCESS"  # a finished folder's marker, as Hadoop writers leave it
+
+
+def is_data_file(info: pafs.FileInfo) -> bool:
+    """Data, not a marker or hidden file (Spark skips names starting with _ or .)."""
+    return not info.base_name.startswith(("_", "."))
+
+
 class StorageConfigError(ValueError):
     pass
 
@@ -116,16 +124,13 @@ class Location:
 
     def data_files(self) -> list[pafs.FileInfo]:
         """Parquet data files, skipping markers and hidden files as Spark does."""
-        return sorted(
-            (i for i in self.files() if not i.base_name.startswith(("_", "."))),
-            key=lambda i: i.path,
-        )
+        return sorted((i for i in self.files() if is_data_file(i)), key=lambda i: i.path)
 
-    def count_rows(self) -> int:
-        """Rows from the parquet footers only: no data is read."""
-        return sum(
-            pq.ParquetFile(i.path, filesystem=self.fs).metadata.num_rows for i in self.data_files()
-        )
+    def count_rows(self, data_files: list[pafs.FileInfo] | None = None) -> int:
+        """Rows from the parquet footers only: no data is read. Pass `data_files` when the
+        folder was just listed, to save listing it again."""
+        files = self.data_files() if data_files is None else data_files
+        return sum(pq.ParquetFile(i.path, filesystem=self.fs).metadata.num_rows for i in files)
 
     def touch(self, name: str) -> None:
         with self.fs.open_output_stream(f"{self.path}/{name}"):
@@ -147,7 +152,7 @@ class Location:
             self.fs.move(self.path, target.path)
             return
         # Markers last: a reader waiting for _SUCCESS then finds every data file in place.
-        for info in sorted(self.files(), key=lambda i: i.base_name == "_SUCCESS"):
+        for info in sorted(self.files(), key=lambda i: i.base_name == MARKER):
             relative = info.path[len(self.path) + 1 :]
             self.fs.copy_file(info.path, f"{target.path}/{relative}")
         self.fs.delete_dir(self.path)

@@ -1,7 +1,6 @@
 """Where the arrival sensor looks for upstream `_SUCCESS` markers: a local folder or an S3
 bucket. Listing only, never Spark, so a sensor tick stays cheap."""
 
-import os
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -11,8 +10,7 @@ from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
 
 from addon_okrs.schema import DAY
-
-MARKER = "_SUCCESS"
+from addon_okrs.storage import MARKER, Location, normalise_root
 
 
 @dataclass(frozen=True)
@@ -51,16 +49,10 @@ class LocalArrivalStore(ArrivalStore):
     """Markers in a local folder (`file://` root or a plain path)."""
 
     def day_markers(self, table: str, day: str) -> DayMarkers:
-        parsed = urlparse(self.root)
-        base = parsed.path if parsed.scheme == "file" else self.root
-        folder = os.path.join(base, self._day_prefix(table, day))
-        times = [
-            os.stat(os.path.join(parent, name)).st_mtime
-            for parent, _, files in os.walk(folder)
-            for name in files
-            if name == MARKER
-        ]
-        return DayMarkers(table, day, folder, len(times), max(times, default=0.0))
+        root = Location.from_uri(normalise_root(self.root, "root"))
+        folder = root.join(self._day_prefix(table, day))
+        times = [i.mtime.timestamp() for i in folder.files() if i.base_name == MARKER and i.mtime]
+        return DayMarkers(table, day, folder.path, len(times), max(times, default=0.0))
 
 
 class S3ArrivalStore(ArrivalStore):
