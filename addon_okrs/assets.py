@@ -64,14 +64,15 @@ def user_types(count_by_client_day: DataFrame) -> DataFrame:
 
 @daily_spark_asset
 def ms_has_theme(main_summary: DataFrame) -> DataFrame:
-    """Per client/day/channel: 1 custom theme, -1 default theme, 0 changed that day."""
+    """Per client/day/channel: 1 custom theme, -1 default theme, 0 changed that day; and the
+    earliest profile creation and install days seen there (main_summary's one read)."""
     return transforms.ms_has_theme(main_summary)
 
 
 @daily_spark_asset
-def ms_install_days(main_summary: DataFrame) -> DataFrame:
+def ms_install_days(ms_has_theme: DataFrame) -> DataFrame:
     """Per client/day: earliest profile creation date and add-on install day."""
-    return transforms.ms_install_days(main_summary)
+    return transforms.ms_install_days(ms_has_theme)
 
 
 @daily_spark_asset

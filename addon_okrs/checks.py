@@ -6,7 +6,7 @@ from typing import Any
 
 import dagster as dg
 from pydantic import Field
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from addon_okrs.assets import addon_aggregates
@@ -39,17 +39,21 @@ def out_of_range_rows(aggregates: DataFrame) -> DataFrame:
 
 def inconsistent_channel_count_rows(aggregates: DataFrame) -> DataFrame:
     """More custom-theme clients than clients, or counts that differ within a day/channel."""
-    per_channel = Window.partitionBy(DAY, "normalized_channel")
-
-    def varies(column: str) -> Column:
-        return F.min(column).over(per_channel) != F.max(column).over(per_channel)
-
-    too_many_custom = F.col("n_custom_theme_clients") > F.col("n_clients")
-    # Window results cannot be filtered on directly: flag first, then filter.
-    flagged = aggregates.withColumn(
-        "_varies", varies("n_clients") | varies("n_custom_theme_clients")
+    channel = [DAY, "normalized_channel"]
+    # A grouping, not a window: it folds each day/channel before the shuffle, and the few
+    # varying channels are broadcast back to flag their rows.
+    spread = aggregates.groupBy(*channel).agg(
+        (
+            (F.min("n_clients") != F.max("n_clients"))
+            | (F.min("n_custom_theme_clients") != F.max("n_custom_theme_clients"))
+        ).alias("_varies")
     )
-    return flagged.where(too_many_custom | F.col("_varies")).drop("_varies")
+    too_many_custom = F.col("n_custom_theme_clients") > F.col("n_clients")
+    return (
+        aggregates.join(F.broadcast(spread.where("_varies")), on=channel, how="left")
+        .where(too_many_custom | F.col("_varies").isNotNull())
+        .drop("_varies")
+    )
 
 
 def null_key_rows(aggregates: DataFrame) -> DataFrame:

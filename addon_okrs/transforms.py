@@ -57,10 +57,17 @@ def pings_of_known_clients(main_summary: DataFrame) -> DataFrame:
     )
 
 
+def by_client(frame: DataFrame) -> DataFrame:
+    """Hash-partition rows by day and client: every later grouping or join of this graph keys
+    on (day, client, ...), so one exchange here serves all of them (with
+    spark.sql.requireAllClusterKeysForCoPartition off, see resources/spark.py)."""
+    return frame.repartition(DAY, "client_id")
+
+
 def count_by_client_day(addons: DataFrame) -> DataFrame:
     """Distinct add-ons per client, day, channel and install type: the grain of the output."""
     return (
-        enabled_user_addons(addons)
+        by_client(enabled_user_addons(addons))
         .groupBy(*CLIENT_DAY_CHANNEL, "foreign_install")
         .agg(F.count_distinct("addon_id").alias("count"))
         .select(*CLIENT_DAY_CHANNEL, "foreign_install", "count")
@@ -78,28 +85,37 @@ def user_types(count_by_client_day: DataFrame) -> DataFrame:
 
 
 def ms_has_theme(main_summary: DataFrame) -> DataFrame:
-    """1 custom theme, -1 default theme, 0 both seen that day, per client/day/channel."""
+    """main_summary in one pass, per client/day/channel: has_custom_theme (1 custom theme,
+    -1 default theme, 0 both seen that day), and the earliest profile creation date and add-on
+    install day of the client's pings on that channel, from which ms_install_days derives."""
     theme_id = F.col("active_theme.addon_id")
-    has_custom_theme = theme_id.isNotNull() & (theme_id != F.lit(DEFAULT_THEME_ID))
-    theme_sign = F.when(has_custom_theme, F.lit(1)).otherwise(F.lit(-1))
+    is_custom = theme_id.isNotNull() & (theme_id != F.lit(DEFAULT_THEME_ID))
+    # The sum of the distinct signs (+1 custom, -1 default) without a distinct aggregate,
+    # which would cost a second shuffle: (custom seen) - (default seen).
+    has_custom_theme = F.max(is_custom.cast("int")) - F.max((~is_custom).cast("int"))
+    # Every active add-on counts here, system and disabled included (SPEC: install days).
+    earliest_install_in_ping = F.array_min(F.col("active_addons.install_day"))
     return (
-        pings_of_known_clients(main_summary)
+        by_client(pings_of_known_clients(main_summary))
         .groupBy(*CLIENT_DAY_CHANNEL)
-        .agg(F.sum_distinct(theme_sign).cast("long").alias("has_custom_theme"))
-        .select(*CLIENT_DAY_CHANNEL, "has_custom_theme")
+        .agg(
+            has_custom_theme.cast("long").alias("has_custom_theme"),
+            F.min("profile_creation_date").cast("long").alias("profile_creation_date"),
+            F.min(earliest_install_in_ping).cast("int").alias("min_install_day"),
+        )
+        .select(*CLIENT_DAY_CHANNEL, "has_custom_theme", "profile_creation_date", "min_install_day")
     )
 
 
-def ms_install_days(main_summary: DataFrame) -> DataFrame:
+def ms_install_days(ms_has_theme: DataFrame) -> DataFrame:
     """Per client and day, over all its pings on any channel: the earliest profile creation
-    date and the earliest install day of any active add-on (system and disabled included)."""
-    earliest_install_in_ping = F.array_min(F.col("active_addons.install_day"))
+    date and the earliest install day of any active add-on. Derived from ms_has_theme, so
+    main_summary is read once per run."""
     return (
-        pings_of_known_clients(main_summary)
-        .groupBy(DAY, "client_id")
+        ms_has_theme.groupBy(DAY, "client_id")
         .agg(
-            F.min("profile_creation_date").cast("long").alias("profile_creation_date"),
-            F.min(earliest_install_in_ping).cast("int").alias("min_install_day"),
+            F.min("profile_creation_date").alias("profile_creation_date"),
+            F.min("min_install_day").alias("min_install_day"),
         )
         .select(DAY, "client_id", "profile_creation_date", "min_install_day")
     )
@@ -136,11 +152,18 @@ def addon_aggregates(
     Left joins throughout: a client or channel missing from main_summary keeps its rows, with
     null facts and zero counts (the notebook's inner joins dropped them, bug 1).
     """
+    # All four per-client inputs are partitioned alike, so the three joins on (day, client,
+    # ...) need no further exchange; the channel totals are a few rows and are broadcast.
     joined = (
-        count_by_client_day.join(user_types, on=CLIENT_DAY_CHANNEL, how="inner")
-        .join(ms_install_days, on=[DAY, "client_id"], how="left")
-        .join(ms_has_theme, on=CLIENT_DAY_CHANNEL, how="left")
-        .join(channel_counts, on=[DAY, "normalized_channel"], how="left")
+        by_client(count_by_client_day)
+        .join(by_client(user_types), on=CLIENT_DAY_CHANNEL, how="inner")
+        .join(by_client(ms_install_days), on=[DAY, "client_id"], how="left")
+        .join(
+            by_client(ms_has_theme.select(*CLIENT_DAY_CHANNEL, "has_custom_theme")),
+            on=CLIENT_DAY_CHANNEL,
+            how="left",
+        )
+        .join(F.broadcast(channel_counts), on=[DAY, "normalized_channel"], how="left")
     )
     zero_if_missing = {"n_custom_theme_clients", "n_clients"}
     contract = [

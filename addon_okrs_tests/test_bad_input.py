@@ -196,7 +196,7 @@ def test_required_column_of_the_wrong_type_names_expected_and_found(base: Path) 
         base,
         result,
         before,
-        "ms_install_days",
+        "ms_has_theme",
         f"table main_summary, day(s) {DAY} (file://{base}/sources/main_summary/v4): column "
         "active_addons[].install_day should be int, found string.",
     )

@@ -26,7 +26,7 @@ def build(
     counts = t.count_by_client_day(a)
     themes = t.ms_has_theme(m)
     return t.addon_aggregates(
-        counts, t.user_types(counts), t.ms_install_days(m), themes, t.channel_counts(themes)
+        counts, t.user_types(counts), t.ms_install_days(themes), themes, t.channel_counts(themes)
     )
 
 

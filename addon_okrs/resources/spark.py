@@ -1,6 +1,7 @@
 """The Spark session resource: local mode by default, a cluster master or a Spark Connect
 server by configuration, and one session per run process however many assets use it."""
 
+import json
 import os
 import shutil
 from typing import Any
@@ -11,6 +12,12 @@ from pydantic import Field
 from pyspark.sql import SparkSession
 
 # Local-mode settings that suit a laptop-sized day; any of them can be overridden in `conf`.
+# What the plan relies on to be fast anywhere (transforms.by_client): joins on (day, client,
+# channel) reuse a partitioning on (day, client) instead of shuffling again. Overridable.
+PLAN_DEFAULTS: dict[str, str] = {
+    "spark.sql.requireAllClusterKeysForCoPartition": "false",
+}
+
 LOCAL_DEFAULTS: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.shuffle.partitions": "8",
@@ -74,14 +81,14 @@ class SparkResource(LazyPySparkResource):
             return
         if self.remote:
             builder = SparkSession.builder.remote(self.remote)
-            conf: dict[str, Any] = dict(self.spark_config)
+            conf: dict[str, Any] = {**PLAN_DEFAULTS, **self.spark_config}
         else:
             find_java()
             builder = SparkSession.builder.master(self.master)
             conf = (
-                {**LOCAL_DEFAULTS, **self.spark_config}
+                {**PLAN_DEFAULTS, **LOCAL_DEFAULTS, **self.spark_config}
                 if self.master.startswith("local")
-                else dict(self.spark_config)
+                else {**PLAN_DEFAULTS, **self.spark_config}
             )
         builder = builder.appName(self.app_name)
         for key, value in conf.items():
@@ -89,11 +96,52 @@ class SparkResource(LazyPySparkResource):
         self._spark_session = builder.getOrCreate()
 
 
+ENV_MASTER = "ADDON_OKRS_SPARK_MASTER"
+ENV_REMOTE = "ADDON_OKRS_SPARK_REMOTE"
+ENV_CONF = "ADDON_OKRS_SPARK_CONF"
+
+
+class SparkConfError(ValueError):
+    pass
+
+
+def parse_spark_conf(text: str) -> dict[str, str]:
+    """`key=value` pairs, one per line or separated by commas (no commas inside values), or a
+    JSON object. Blank lines and lines starting with # are skipped."""
+    text = text.strip()
+    if not text:
+        return {}
+    if text.startswith("{"):
+        try:
+            loaded = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise SparkConfError(f"{ENV_CONF} is not valid JSON: {error}") from error
+        if not isinstance(loaded, dict):
+            raise SparkConfError(f"{ENV_CONF} must be a JSON object of Spark settings")
+        return {str(k): str(v) for k, v in loaded.items()}
+    conf: dict[str, str] = {}
+    for item in text.replace(",", "\n").splitlines():
+        item = item.strip()
+        if not item or item.startswith("#"):
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SparkConfError(
+                f"{ENV_CONF}: {item!r} is not key=value "
+                "(example: spark.executor.memory=4g,spark.sql.shuffle.partitions=400)"
+            )
+        conf[key.strip()] = value.strip()
+    return conf
+
+
 def spark_resource_from_env() -> SparkResource:
-    """Master/remote from ADDON_OKRS_SPARK_MASTER / ADDON_OKRS_SPARK_REMOTE when set."""
+    """Master, remote and extra Spark conf from ADDON_OKRS_SPARK_MASTER, _REMOTE and _CONF."""
     settings: dict[str, Any] = {}
-    if os.environ.get("ADDON_OKRS_SPARK_MASTER"):
-        settings["master"] = dg.EnvVar("ADDON_OKRS_SPARK_MASTER")
-    if os.environ.get("ADDON_OKRS_SPARK_REMOTE"):
-        settings["remote"] = dg.EnvVar("ADDON_OKRS_SPARK_REMOTE")
+    if os.environ.get(ENV_MASTER):
+        settings["master"] = dg.EnvVar(ENV_MASTER)
+    if os.environ.get(ENV_REMOTE):
+        settings["remote"] = dg.EnvVar(ENV_REMOTE)
+    conf = parse_spark_conf(os.environ.get(ENV_CONF, ""))
+    if conf:
+        settings["spark_config"] = conf
     return SparkResource(**settings)

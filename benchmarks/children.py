@@ -1,0 +1,86 @@
+"""The benchmark's non-Dagster contenders, each run in a fresh process:
+
+    python -m benchmarks.children fused|floor|reference --source-root URI --out URI --days D...
+
+`fused`: the project's transformation functions composed into one Spark plan, read and written
+through the same TableStore as the assets, no Dagster and no persisted intermediates.
+`floor`: start Spark and read the columns the job needs from both source days once, into
+Spark's no-op sink: the least any Spark implementation of the job pays.
+`reference`: the DuckDB implementation the differential tests use, on one machine.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pyarrow.parquet as pq
+
+from addon_okrs import transforms
+from addon_okrs.io_manager import SOURCE_TABLES, TableStore
+from addon_okrs.resources.spark import spark_resource_from_env
+from addon_okrs.schema import SOURCE_CONTRACTS
+
+
+def needed_columns(table: str) -> list[str]:
+    """The contract's columns as Spark selects them: `a[].b` is the array `a`'s field `b`."""
+    return [column.replace("[]", "") for column in SOURCE_CONTRACTS[table]]
+
+
+def run_fused(source_root: str, out: str, days: list[str]) -> int:
+    store = TableStore(
+        spark_resource_from_env().get_session(), source_root, out, out + "/intermediate"
+    )
+    addons = store.read("addons", days)
+    main_summary = store.read("main_summary", days)
+    counts = transforms.count_by_client_day(addons)
+    themes = transforms.ms_has_theme(main_summary)
+    output = transforms.addon_aggregates(
+        counts,
+        transforms.user_types(counts),
+        transforms.ms_install_days(themes),
+        themes,
+        transforms.channel_counts(themes),
+    )
+    written = store.write("addon_aggregates", days, output, run_id="fused")
+    return sum(w.rows for w in written)
+
+
+def run_floor(source_root: str, days: list[str]) -> None:
+    spark = spark_resource_from_env().get_session()
+    for table, path in SOURCE_TABLES.items():
+        folders = [f"{source_root}/{path}/submission_date_s3={day}" for day in days]
+        frame = spark.read.option("mergeSchema", "true").parquet(*folders)
+        frame.select(*needed_columns(table)).write.format("noop").mode("overwrite").save()
+
+
+def run_reference(source_root: str, out: str, days: list[str]) -> int:
+    from addon_okrs_tests.reference import reference_addon_aggregates
+
+    table = reference_addon_aggregates(Path(urlparse(source_root).path), days)
+    target = Path(urlparse(out).path)
+    target.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, target / "reference.parquet")
+    return table.num_rows
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.children")
+    parser.add_argument("contender", choices=["fused", "floor", "reference"])
+    parser.add_argument("--source-root", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--days", nargs="+", required=True)
+    args = parser.parse_args(argv)
+    if args.contender == "floor":
+        run_floor(args.source_root, args.days)  # writes nothing
+        return 0
+    if args.contender == "fused":
+        rows = run_fused(args.source_root, args.out, args.days)
+    else:
+        rows = run_reference(args.source_root, args.out, args.days)
+    print(f"BENCH_ROWS={rows}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,224 @@
+"""BENCHMARKS.md from the measured studies: tables, ratios and the issue's targets."""
+
+import argparse
+import datetime as dt
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from addon_okrs.resources.spark import LOCAL_DEFAULTS
+from benchmarks.eventlog import SparkMetrics
+from benchmarks.run import Sample, Study
+
+TARGETS = {
+    "materialize / floor": 1.5,
+    "main_summary bytes read, materialize / floor": 1.1,
+    "addons bytes read, materialize / floor": 1.1,
+    "backfill7 single run / 7 single-day runs": 0.5,
+    "materialize peak memory (GB)": 4.0,
+}
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+@dataclass
+class Report:
+    args: argparse.Namespace
+    machine: dict[str, str]
+    input_rows: dict[int, int] = field(default_factory=dict)
+    contenders: dict[str, Study] = field(default_factory=dict)
+    backfill: tuple[Study, Study] | None = None
+    scaling: dict[int, dict[str, Study]] = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        """Raw samples, so that a later run of one study (--only) keeps the others' results."""
+
+        def study(s: Study) -> dict[str, Any]:
+            return {"name": s.name, "samples": [asdict(x) for x in s.samples]}
+
+        data = {
+            "clients": self.args.clients,
+            "repeat": self.args.repeat,
+            "machine": self.machine,
+            "input_rows": self.input_rows,
+            "contenders": {k: study(v) for k, v in self.contenders.items()},
+            "backfill": [study(s) for s in self.backfill] if self.backfill else None,
+            "scaling": {n: {k: study(v) for k, v in s.items()} for n, s in self.scaling.items()},
+        }
+        path.write_text(json.dumps(data, indent=1))
+
+    def merge_saved(self, path: Path) -> None:
+        """Fill in the studies this invocation did not run from an earlier one at the same N."""
+        if not path.exists():
+            return
+        data = json.loads(path.read_text())
+        if data["clients"] != self.args.clients:
+            return
+
+        def study(d: dict[str, Any]) -> Study:
+            samples = []
+            for x in d["samples"]:
+                spark = SparkMetrics(
+                    **{**x["spark"], "bytes_read": Counter(x["spark"]["bytes_read"])}
+                )
+                samples.append(Sample(**{**x, "spark": spark}))
+            return Study(d["name"], samples)
+
+        for n, rows in data["input_rows"].items():
+            self.input_rows.setdefault(int(n), rows)
+        if not self.contenders:
+            self.contenders = {k: study(v) for k, v in data["contenders"].items()}
+        if not self.backfill and data["backfill"]:
+            single, separate = data["backfill"]
+            self.backfill = (study(single), study(separate))
+        for n, studies in data["scaling"].items():
+            self.scaling.setdefault(int(n), {k: study(v) for k, v in studies.items()})
+
+    def render(self) -> str:
+        lines = [
+            "# Benchmarks",
+            "",
+            f"Rendered {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC from `python -m benchmarks "
+            f"--clients {self.args.clients} --repeat {self.args.repeat}` (`make bench`; a run "
+            "of some studies with `--only` keeps the other studies' last results). "
+            f"Every figure is the median of {self.args.repeat} runs, contenders interleaved "
+            "round by round; each run is a fresh process tree.",
+            "",
+            "Machine: "
+            + ", ".join(f"{k} {v}" for k, v in self.machine.items())
+            + f". Spark local mode, `local[*]`, driver memory "
+            f"{LOCAL_DEFAULTS['spark.driver.memory']}, "
+            f"{LOCAL_DEFAULTS['spark.sql.shuffle.partitions']} shuffle partitions, AQE on.",
+            "",
+            "Wall time is the whole process (start-up included); peak memory is the highest "
+            "sum of resident memory over the process tree (Python and the JVM); Spark figures "
+            "come from each run's event log (bytes read are task input metrics, per table "
+            "through the scan nodes of the SQL plans).",
+            "",
+        ]
+        lines += self._contenders()
+        lines += self._backfill()
+        lines += self._scaling()
+        lines += self._targets()
+        return "\n".join(lines) + "\n"
+
+    def _contenders(self) -> list[str]:
+        if not self.contenders:
+            return []
+        n = self.args.clients
+        out = [
+            f"## One day, {n:,} clients ({self.input_rows.get(n, 0):,} source rows)",
+            "",
+            "| contender | wall s | peak GB | main_summary MB read | addons MB read "
+            "| shuffle MB written | Spark jobs | output rows | runs (s) |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for name, s in self.contenders.items():
+            spark = name != "reference"
+            runs = ", ".join(f"{x.wall:.1f}" for x in s.samples)
+            out.append(
+                f"| {name} | {s.wall:.1f} | {s.peak_gb:.2f} | "
+                + (
+                    f"{s.read_mb('main_summary'):.1f} | {s.read_mb('addons'):.1f} | "
+                    f"{s.shuffle_mb:.0f} | {s.jobs:.0f} | "
+                    if spark
+                    else "- | - | - | - | "
+                )
+                + f"{s.samples[0].rows if s.samples[0].rows is not None else '-'} | {runs} |"
+            )
+        out.append("")
+        floor = self.contenders.get("floor")
+        if floor:
+            out += ["Ratios to `floor` (time):", ""]
+            for name, s in self.contenders.items():
+                if name != "floor":
+                    out.append(f"- {name} / floor: {ratio(s.wall, floor.wall):.2f}x")
+            out.append("")
+        return out
+
+    def _backfill(self) -> list[str]:
+        if not self.backfill:
+            return []
+        single, separate = self.backfill
+        return [
+            f"## Seven days, {self.args.clients:,} clients a day",
+            "",
+            "| how | wall s | peak GB | Spark jobs | output rows | runs (s) |",
+            "|---|---|---|---|---|---|",
+            *(
+                f"| {s.name} | {s.wall:.1f} | {s.peak_gb:.2f} | {s.jobs:.0f} | "
+                f"{s.samples[0].rows} | {', '.join(f'{x.wall:.1f}' for x in s.samples)} |"
+                for s in (single, separate)
+            ),
+            "",
+            f"Single run / seven runs: {ratio(single.wall, separate.wall):.2f}x.",
+            "",
+        ]
+
+    def _scaling(self) -> list[str]:
+        if not self.scaling:
+            return []
+        out = [
+            "## Scaling with the day's size",
+            "",
+            "| clients | source rows | materialize s | s per M rows | floor s | s per M rows "
+            "| materialize peak GB |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for clients in sorted(self.scaling):
+            studies = self.scaling[clients]
+            rows_m = self.input_rows[clients] / 1e6
+            m, f = studies["materialize"], studies["floor"]
+            out.append(
+                f"| {clients:,} | {self.input_rows[clients]:,} | {m.wall:.1f} | "
+                f"{m.wall / rows_m:.2f} | {f.wall:.1f} | {f.wall / rows_m:.2f} | {m.peak_gb:.2f} |"
+            )
+        sizes = sorted(self.scaling)
+        if len(sizes) >= 2:
+            small, big = sizes[0], sizes[-1]
+            growth = ratio(
+                self.scaling[big]["materialize"].wall, self.scaling[small]["materialize"].wall
+            )
+            rows = ratio(self.input_rows[big], self.input_rows[small])
+            out += [
+                "",
+                f"From {small:,} to {big:,} clients the input grows {rows:.1f}x and "
+                f"`materialize` time {growth:.1f}x"
+                + (" (no worse than linear)." if growth <= rows else " (worse than linear)."),
+            ]
+        out.append("")
+        return out
+
+    def measured(self) -> dict[str, float]:
+        values: dict[str, float] = {}
+        m, f = self.contenders.get("materialize"), self.contenders.get("floor")
+        if m and f:
+            values["materialize / floor"] = ratio(m.wall, f.wall)
+            values["main_summary bytes read, materialize / floor"] = ratio(
+                m.read_mb("main_summary"), f.read_mb("main_summary")
+            )
+            values["addons bytes read, materialize / floor"] = ratio(
+                m.read_mb("addons"), f.read_mb("addons")
+            )
+        if m:
+            values["materialize peak memory (GB)"] = m.peak_gb
+        if self.backfill:
+            single, separate = self.backfill
+            values["backfill7 single run / 7 single-day runs"] = ratio(single.wall, separate.wall)
+        return values
+
+    def _targets(self) -> list[str]:
+        values = self.measured()
+        if not values:
+            return []
+        out = ["## Targets", "", "| target | at most | measured | met |", "|---|---|---|---|"]
+        for name, limit in TARGETS.items():
+            if name in values:
+                met = "yes" if values[name] <= limit else "**no**"
+                out.append(f"| {name} | {limit} | {values[name]:.2f} | {met} |")
+        out.append("")
+        return out

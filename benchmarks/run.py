@@ -1,0 +1,326 @@
+"""The benchmark: `python -m benchmarks` (or `make bench`). See BENCHMARKS.md for the results
+and the README for what each contender is.
+
+Every contender runs as a fresh process tree, A/B interleaved (round 1 of every contender,
+then round 2, ...), and each figure is the median over the rounds. Spark's metrics come from
+each run's event log (benchmarks/eventlog.py), memory from polling the process tree.
+"""
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+
+import psutil
+import pyarrow.parquet as pq
+
+from addon_okrs.generate import generate_days
+from addon_okrs.schema import DAY_FORMAT
+from benchmarks.eventlog import SparkMetrics, event_log_conf, read_event_logs
+from benchmarks.procs import measure
+
+REPO = Path(__file__).resolve().parent.parent
+FIRST_DAY = "20170501"
+CONTENDERS = ["materialize", "fused", "floor", "reference"]
+STUDIES = [*CONTENDERS, "backfill7", "scaling"]
+GB = 1024**3
+
+# Hadoop's vectored parquet reads happen on other threads, which Spark's per-task input
+# metrics do not see (bytes read show as ~2% of the truth); the classic read path is counted.
+MEASURED_READS = {"spark.hadoop.parquet.hadoop.vectored.io.enabled": "false"}
+
+
+@dataclass
+class Sample:
+    wall: float
+    peak_rss: int
+    spark: SparkMetrics
+    rows: int | None = None
+
+
+@dataclass
+class Study:
+    name: str
+    samples: list[Sample] = field(default_factory=list)
+
+    def median(self, pick: Callable[[Sample], float]) -> float:
+        return statistics.median(pick(s) for s in self.samples)
+
+    @property
+    def wall(self) -> float:
+        return self.median(lambda s: s.wall)
+
+    @property
+    def peak_gb(self) -> float:
+        return self.median(lambda s: s.peak_rss) / GB
+
+    def read_mb(self, table: str) -> float:
+        return self.median(lambda s: s.spark.read(table)) / 1e6
+
+    @property
+    def shuffle_mb(self) -> float:
+        return self.median(lambda s: s.spark.shuffle_bytes_written) / 1e6
+
+    @property
+    def jobs(self) -> float:
+        return self.median(lambda s: s.spark.jobs)
+
+
+def days_from(first: str, count: int) -> list[str]:
+    start = dt.datetime.strptime(first, DAY_FORMAT)
+    return [(start + dt.timedelta(days=i)).strftime(DAY_FORMAT) for i in range(count)]
+
+
+def generator_fingerprint() -> str:
+    source = (REPO / "addon_okrs" / "generate.py").read_bytes()
+    return hashlib.sha256(source).hexdigest()[:10]
+
+
+def source_data(cache: Path, clients: int, days: int) -> Path:
+    """Generated source days, reused while the generator is unchanged."""
+    root = cache / "data" / f"clients{clients}-days{days}-{generator_fingerprint()}"
+    done = root / ".complete"
+    if not done.exists():
+        shutil.rmtree(root, ignore_errors=True)
+        print(f"generating {days} day(s) of {clients:,} clients into {root}", flush=True)
+        for day in generate_days(root.as_uri(), FIRST_DAY, days, clients):
+            print(f"  {day.day}: {day.pings:,} pings, {day.addon_rows:,} addons rows", flush=True)
+        done.touch()
+    return root
+
+
+def input_rows(root: Path, days: list[str]) -> int:
+    """Rows of both source tables on the given days, from the parquet footers."""
+    total = 0
+    for table in ("addons/v2", "main_summary/v4"):
+        for day in days:
+            for file in (root / table / f"submission_date_s3={day}").rglob("*.parquet"):
+                total += pq.read_metadata(file).num_rows
+    return total
+
+
+class Runner:
+    """Runs one contender once, in a fresh folder, and returns what it measured."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.dagster_home = work / "dagster_home"
+        self.dagster_home.mkdir(parents=True, exist_ok=True)
+        self.bin = Path(sys.executable).parent
+        self.count = 0
+
+    def run(self, label: str, source: Path, command: list[str]) -> Sample:
+        self.count += 1
+        folder = self.work / f"{self.count:03d}-{label}"
+        events = folder / "events"
+        events.mkdir(parents=True)
+        out = folder / "out"
+        conf = {**event_log_conf(events), **MEASURED_READS}
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": str(self.dagster_home),
+            "ADDON_OKRS_SOURCE_ROOT": source.as_uri(),
+            "ADDON_OKRS_OUTPUT_ROOT": out.as_uri(),
+            "ADDON_OKRS_SPARK_CONF": json.dumps(conf),
+            "PYTHONPATH": str(REPO),
+        }
+        env.pop("ADDON_OKRS_INTERMEDIATE_ROOT", None)
+        command = [
+            a.replace("{out}", out.as_uri()).replace("{source}", source.as_uri()) for a in command
+        ]
+        log = folder / "log.txt"
+        measured = measure(command, env, log, cwd=REPO)
+        if measured.returncode != 0:
+            tail = "\n".join(log.read_text().splitlines()[-30:])
+            raise SystemExit(f"{label} failed (exit {measured.returncode}); {log}:\n{tail}")
+        spark = read_event_logs([p for p in events.rglob("*") if p.is_file()])
+        rows = None
+        for line in log.read_text().splitlines():
+            if line.startswith("BENCH_ROWS="):
+                rows = int(line.removeprefix("BENCH_ROWS="))
+        if rows is None:
+            rows = output_rows(out)
+        print(
+            f"    {label}: {measured.wall_seconds:.1f}s, "
+            f"peak {measured.peak_rss_bytes / GB:.2f} GB, {spark.jobs} Spark jobs, "
+            f"{rows} output rows",
+            flush=True,
+        )
+        shutil.rmtree(out, ignore_errors=True)
+        return Sample(measured.wall_seconds, measured.peak_rss_bytes, spark, rows)
+
+    def materialize(self, days: list[str]) -> list[str]:
+        partition = (
+            ["--partition", days[0]]
+            if len(days) == 1
+            else ["--partition-range", f"{days[0]}...{days[-1]}"]
+        )
+        return [
+            str(self.bin / "dagster"),
+            "asset",
+            "materialize",
+            "-m",
+            "addon_okrs.definitions",
+            "--select",
+            "*addon_aggregates",
+            *partition,
+        ]
+
+    def child(self, contender: str, days: list[str]) -> list[str]:
+        return [
+            str(self.bin / "python"),
+            "-m",
+            "benchmarks.children",
+            contender,
+            "--source-root",
+            "{source}",
+            "--out",
+            "{out}",
+            "--days",
+            *days,
+        ]
+
+    def command(self, contender: str, days: list[str]) -> list[str]:
+        return self.materialize(days) if contender == "materialize" else self.child(contender, days)
+
+
+def output_rows(out: Path) -> int | None:
+    table = out / "addons" / "agg" / "v1"
+    files = list(table.rglob("*.parquet")) if table.exists() else []
+    if not files:
+        return None
+    return sum(pq.read_metadata(f).num_rows for f in files if "/_" not in str(f.relative_to(out)))
+
+
+def combine(samples: list[Sample]) -> Sample:
+    """Several sequential runs as one: times and Spark work add up, memory is the highest."""
+    spark = SparkMetrics()
+    for s in samples:
+        spark.jobs += s.spark.jobs
+        spark.stages += s.spark.stages
+        spark.tasks += s.spark.tasks
+        spark.shuffle_bytes_written += s.spark.shuffle_bytes_written
+        spark.bytes_read.update(s.spark.bytes_read)
+    rows = sum(s.rows or 0 for s in samples)
+    return Sample(sum(s.wall for s in samples), max(s.peak_rss for s in samples), spark, rows)
+
+
+def machine() -> dict[str, str]:
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
+    return {
+        "cores": str(os.cpu_count()),
+        "memory": f"{psutil.virtual_memory().total / GB:.1f} GB",
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "java": java.splitlines()[0] if java else "?",
+        "pyspark": version("pyspark"),
+        "dagster": version("dagster"),
+        "duckdb": version("duckdb"),
+    }
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--clients", type=int, default=1_000_000, help="clients a day")
+    parser.add_argument(
+        "--sizes",
+        default="250000,1000000,4000000",
+        help="clients a day for the scaling study (comma-separated)",
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; figures are medians")
+    parser.add_argument(
+        "--only", default=",".join(STUDIES), help=f"comma-separated subset of {STUDIES}"
+    )
+    parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "bench")
+    parser.add_argument("--report", type=Path, default=REPO / "BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(args.only) - set(STUDIES)
+    if unknown:
+        parser.error(f"unknown studies {sorted(unknown)}; choose from {STUDIES}")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    from benchmarks.report import Report
+
+    args.cache.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="runs-", dir=args.cache))
+    runner = Runner(work)
+    report = Report(args, machine())
+    one_day = [FIRST_DAY]
+    try:
+        contenders = [c for c in CONTENDERS if c in args.only]
+        if contenders:
+            source = source_data(args.cache, args.clients, 1)
+            report.input_rows[args.clients] = input_rows(source, one_day)
+            studies = {c: Study(c) for c in contenders}
+            for round_ in range(1, args.repeat + 1):
+                print(f"round {round_}/{args.repeat}, {args.clients:,} clients", flush=True)
+                for c in contenders:
+                    studies[c].samples.append(runner.run(c, source, runner.command(c, one_day)))
+            report.contenders = studies
+
+        if "backfill7" in args.only:
+            week = days_from(FIRST_DAY, 7)
+            source = source_data(args.cache, args.clients, 7)
+            single, separate = Study("backfill7 single run"), Study("7 single-day runs")
+            for round_ in range(1, args.repeat + 1):
+                print(f"backfill7 round {round_}/{args.repeat}", flush=True)
+                single.samples.append(
+                    runner.run("backfill7", source, runner.command("materialize", week))
+                )
+                separate.samples.append(
+                    combine(
+                        [
+                            runner.run(f"day-{d}", source, runner.command("materialize", [d]))
+                            for d in week
+                        ]
+                    )
+                )
+            report.backfill = (single, separate)
+
+        if "scaling" in args.only:
+            for clients in args.sizes:
+                source = source_data(args.cache, clients, 1)
+                report.input_rows[clients] = input_rows(source, one_day)
+                if clients == args.clients and "materialize" in report.contenders:
+                    report.scaling[clients] = {
+                        c: report.contenders[c]
+                        for c in ("materialize", "floor")
+                        if c in report.contenders
+                    }
+                    if len(report.scaling[clients]) == 2:
+                        continue
+                studies = {c: Study(c) for c in ("materialize", "floor")}
+                for round_ in range(1, args.repeat + 1):
+                    print(f"scaling {clients:,} clients, round {round_}/{args.repeat}", flush=True)
+                    for c, study in studies.items():
+                        study.samples.append(runner.run(c, source, runner.command(c, one_day)))
+                report.scaling[clients] = studies
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    saved = args.cache / "results.json"
+    report.merge_saved(saved)
+    report.save(saved)
+    text = report.render()
+    print(text)
+    args.report.write_text(text)
+    print(f"written to {args.report}")
+    return 0
