@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 # Runs of `make run` land in the same instance that `dagster dev` shows.
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup run test java lint dev dagster-home
+.PHONY: setup run test java lint dev dagster-home bench
 
 setup: $(VENV)/.synced java
 
@@ -35,9 +35,14 @@ test: setup
 	$(VENV)/bin/pytest
 
 lint: setup
-	$(VENV)/bin/ruff check addon_okrs addon_okrs_tests
-	$(VENV)/bin/ruff format --check addon_okrs addon_okrs_tests
-	$(VENV)/bin/mypy addon_okrs
+	$(VENV)/bin/ruff check addon_okrs addon_okrs_tests benchmarks
+	$(VENV)/bin/ruff format --check addon_okrs addon_okrs_tests benchmarks
+	$(VENV)/bin/mypy addon_okrs benchmarks
+
+# The performance benchmark (about an hour at the default sizes); writes BENCHMARKS.md.
+# Options: make bench BENCH_ARGS="--clients 250000 --repeat 3 --only materialize,floor"
+bench: setup
+	$(VENV)/bin/python -m benchmarks $(BENCH_ARGS)
 
 dev: setup dagster-home
 	$(VENV)/bin/dagster dev -w workspace.yaml
