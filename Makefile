@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 # Runs of `make run` land in the same instance that `dagster dev` shows.
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup run test java lint dev dagster-home bench
+.PHONY: setup run test java chromium lint dev dagster-home bench screenshots
 
 setup: $(VENV)/.synced java
 
@@ -28,11 +28,14 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 java:
 	@sh scripts/ensure-java.sh
 
+chromium:
+	@sh scripts/ensure-chromium.sh
+
 run: setup dagster-home
 	$(VENV)/bin/addon-okrs demo
 
-test: setup
-	$(VENV)/bin/pytest
+test: setup chromium
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check addon_okrs addon_okrs_tests benchmarks
@@ -43,6 +46,10 @@ lint: setup
 # Options: make bench BENCH_ARGS="--clients 250000 --repeat 3 --only materialize,floor"
 bench: setup
 	$(VENV)/bin/python -m benchmarks $(BENCH_ARGS)
+
+# The README's pictures of the UI, taken by a headless Chromium from a fresh `dagster dev`.
+screenshots: setup chromium
+	$(VENV)/bin/python scripts/screenshots.py docs/images
 
 dev: setup dagster-home
 	$(VENV)/bin/dagster dev -w workspace.yaml

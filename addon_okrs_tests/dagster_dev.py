@@ -1,0 +1,166 @@
+"""`dagster dev` (webserver and daemon) as the tests and the screenshot script run it: a
+temporary DAGSTER_HOME with the project's deploy/dagster.yaml, a free loopback port, stopped by
+its own process id; plus GraphQL over plain HTTP, as the UI talks to the webserver."""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from addon_okrs_tests.servers import BIN, free_port, stop, wait_for_http
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class DagsterDev:
+    """`dagster dev` (webserver + daemon) on a free loopback port, restartable on its home."""
+
+    base: Path
+    process: subprocess.Popen[bytes] | None = None
+    url: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def sources(self) -> Path:
+        return self.base / "sources"
+
+    @property
+    def output(self) -> Path:
+        return self.base / "output"
+
+    def start(self) -> None:
+        home = self.base / "home"
+        if not home.exists():
+            home.mkdir()
+            shutil.copy(PROJECT / "deploy" / "dagster.yaml", home / "dagster.yaml")
+        port = free_port()
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": str(home),
+            "ADDON_OKRS_SOURCE_ROOT": self.sources.as_uri(),
+            "ADDON_OKRS_OUTPUT_ROOT": self.output.as_uri(),
+            "ADDON_OKRS_SENSOR_INTERVAL_SECONDS": "5",
+            "ADDON_OKRS_LOOKBACK_DAYS": "3",
+            **self.env,
+        }
+        command = ["dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+        with (self.base / "dagster-dev.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(BIN / "dagster"), *command],
+                cwd=PROJECT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.url = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{self.url}/server_info", self.process, timeout=120)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process)
+            self.process = None
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = json.dumps({"query": query, "variables": variables or {}}).encode()
+        request = urllib.request.Request(
+            f"{self.url}/graphql", body, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer = json.load(response)
+        assert "errors" not in answer, answer["errors"]
+        return answer["data"]
+
+    def runs(self, tags: dict[str, str]) -> list[dict[str, Any]]:
+        query = """query($tags: [ExecutionTag!]) {
+          runsOrError(filter: {tags: $tags}) { ... on Runs { results {
+            runId status startTime endTime tags { key value } } } } }"""
+        tag_list = [{"key": k, "value": v} for k, v in tags.items()]
+        return self.graphql(query, {"tags": tag_list})["runsOrError"]["results"]
+
+    def wait_for_runs(
+        self, tags: dict[str, str], count: int, timeout: float
+    ) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        finished = ("SUCCESS", "FAILURE", "CANCELED")
+        while time.monotonic() < deadline:
+            runs = self.runs(tags)
+            if len(runs) >= count and all(r["status"] in finished for r in runs):
+                return runs
+            time.sleep(2)
+        raise TimeoutError(
+            f"runs tagged {tags} did not finish in {timeout:.0f}s: {self.runs(tags)}"
+        )
+
+
+LOCATION = "addon_okrs.definitions"
+REPOSITORY = "__repository__"
+
+LAUNCH_RUN = """mutation LaunchPipelineExecution($executionParams: ExecutionParams!) {
+  launchPipelineExecution(executionParams: $executionParams) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on InvalidSubsetError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  } }"""
+
+ASSET_CHECKS = """query($path: [String!]!) {
+  assetNodeOrError(assetKey: {path: $path}) { ... on AssetNode {
+    assetChecksOrError { ... on AssetChecks { checks { name } } } } } }"""
+
+
+def materialize_params(
+    assets: list[str], checks: dict[str, list[str]], tags: dict[str, str]
+) -> dict[str, Any]:
+    """ExecutionParams as the UI's "Materialize" button builds them for an asset selection
+    (its executionParamsForAssetJob): the implicit asset job, the assets and their checks,
+    the partition as a tag."""
+    return {
+        "mode": "default",
+        "runConfigData": "{}",
+        "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
+        "selector": {
+            "repositoryLocationName": LOCATION,
+            "repositoryName": REPOSITORY,
+            "pipelineName": "__ASSET_JOB",
+            "assetSelection": [{"path": [a]} for a in assets],
+            "assetCheckSelection": [
+                {"assetKey": {"path": [asset]}, "name": name}
+                for asset, names in checks.items()
+                for name in names
+            ],
+        },
+    }
+
+
+def materialize_day_as_the_ui_does(server: DagsterDev, assets: list[str], day: str) -> str:
+    """Launch one day of `assets` (with their checks) the way the UI does; the run id."""
+    checks: dict[str, list[str]] = {}
+    for asset in assets:
+        node = server.graphql(ASSET_CHECKS, {"path": [asset]})["assetNodeOrError"]
+        names = [c["name"] for c in node["assetChecksOrError"]["checks"]]
+        if names:
+            checks[asset] = names
+    params = materialize_params(assets, checks, {"dagster/partition": day})
+    answer = server.graphql(LAUNCH_RUN, {"executionParams": params})["launchPipelineExecution"]
+    assert answer["__typename"] == "LaunchRunSuccess", answer
+    run_id: str = answer["run"]["runId"]
+    return run_id
+
+
+def wait_for_run(server: DagsterDev, run_id: str, timeout: float) -> str:
+    query = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status: str = server.graphql(query, {"id": run_id})["runOrError"]["status"]
+        if status in ("SUCCESS", "FAILURE", "CANCELED"):
+            return status
+        time.sleep(2)
+    raise TimeoutError(f"run {run_id} did not finish within {timeout:.0f}s")

@@ -1,0 +1,249 @@
+"""The Dagster UI path, end to end: `dagster dev` (webserver and daemon) on loopback, driven
+through the webserver's GraphQL API the way the UI's buttons drive it, and looked at in a real
+headless Chromium."""
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pyspark.sql import SparkSession
+
+from addon_okrs.definitions import all_assets, build_resources
+from addon_okrs.generate import generate_days
+from addon_okrs.resources.spark import SparkResource
+from addon_okrs.schema import DAY
+from addon_okrs_tests.dagster_dev import (
+    LOCATION,
+    DagsterDev,
+    materialize_day_as_the_ui_does,
+    wait_for_run,
+)
+from addon_okrs_tests.helpers import BUILT, day_rows
+from addon_okrs_tests.reference import reference_addon_aggregates
+from addon_okrs_tests.ui_tour import asset_graph, asset_page, browser_page
+
+pytestmark = [pytest.mark.slow, pytest.mark.ui]
+
+ONE_DAY = "20170605"
+BACKFILL_DAYS = ["20170601", "20170602", "20170603"]
+OUTPUT = "addons/agg/v1"
+CHECKS = [
+    "channel_counts_consistent",
+    "grain_is_unique",
+    "keys_not_null",
+    "row_count_stable",
+    "values_in_range",
+]
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterDev]:
+    server = DagsterDev(tmp_path_factory.mktemp("ui"))
+    # 2017 days: far outside the arrival sensor's look-back, so only these tests start runs.
+    generate_days(server.sources.as_uri(), BACKFILL_DAYS[0], 5, clients=1500, seed=8, samples=2)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def materialized_day(ui: DagsterDev) -> str:
+    """ONE_DAY of every built asset and its checks, launched as the Materialize button does."""
+    run_id = materialize_day_as_the_ui_does(ui, BUILT, ONE_DAY)
+    assert wait_for_run(ui, run_id, timeout=300) == "SUCCESS"
+    return run_id
+
+
+def reference_day(sources: Path, day: str) -> pa.Table:
+    table = reference_addon_aggregates(sources, [day])
+    return table.drop_columns([DAY])
+
+
+def test_the_code_location_loads_without_errors(ui: DagsterDev) -> None:
+    query = """{ workspaceOrError { ... on Workspace { locationEntries {
+        name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+
+    entries = ui.graphql(query)["workspaceOrError"]["locationEntries"]
+
+    assert entries == [
+        {
+            "name": LOCATION,
+            "loadStatus": "LOADED",
+            "locationOrLoadError": {"__typename": "RepositoryLocation"},
+        }
+    ]
+
+
+def test_the_seven_assets_are_listed_with_their_daily_partitions(ui: DagsterDev) -> None:
+    query = """{ assetNodes { assetKey { path } groupName isMaterializable
+        partitionDefinition { type description } } }"""
+
+    nodes = ui.graphql(query)["assetNodes"]
+
+    daily = {"type": "TIME_WINDOW", "description": "Daily, starting 20170101 UTC."}
+    assert sorted(nodes, key=lambda n: n["assetKey"]["path"]) == sorted(
+        [
+            *(
+                {
+                    "assetKey": {"path": [name]},
+                    "groupName": "telemetry",
+                    "isMaterializable": False,
+                    "partitionDefinition": daily,
+                }
+                for name in ("addons", "main_summary")
+            ),
+            *(
+                {
+                    "assetKey": {"path": [name]},
+                    "groupName": "addon_okrs",
+                    "isMaterializable": True,
+                    "partitionDefinition": daily,
+                }
+                for name in BUILT
+            ),
+        ],
+        key=lambda n: n["assetKey"]["path"],
+    )
+
+
+# Before the tests that use `materialized_day`: that day is then the asset's latest
+# materialization, the one its page shows.
+def test_a_backfill_launched_as_the_dialog_does_is_one_run_with_single_day_results(
+    spark: SparkSession, ui: DagsterDev, tmp_path: Path
+) -> None:
+    launch = """mutation($params: LaunchBackfillParams!) {
+        launchPartitionBackfill(backfillParams: $params) {
+        __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
+    selection = [{"path": [name]} for name in BUILT]
+    params = {"partitionNames": BACKFILL_DAYS, "assetSelection": selection, "fromFailure": False}
+
+    answer = ui.graphql(launch, {"params": params})["launchPartitionBackfill"]
+
+    assert answer["__typename"] == "LaunchBackfillSuccess", answer
+    [run] = ui.wait_for_runs({"dagster/backfill": answer["backfillId"]}, 1, timeout=300)
+    assert run["status"] == "SUCCESS"
+    tags = {t["key"]: t["value"] for t in run["tags"]}
+    assert (
+        tags["dagster/asset_partition_range_start"],
+        tags["dagster/asset_partition_range_end"],
+    ) == (
+        BACKFILL_DAYS[0],
+        BACKFILL_DAYS[-1],
+    )
+    # Each day of the one run equals that day built alone.
+    alone = tmp_path / "alone"
+    resources = build_resources(
+        SparkResource.for_tests(), ui.sources.as_uri(), alone.as_uri(), (alone / "i").as_uri()
+    )
+    for day in BACKFILL_DAYS:
+        assert dg.materialize(all_assets, resources=resources, partition_key=day).success
+        rows = day_rows(ui.output / OUTPUT, day)
+        assert len(rows) > 1000
+        assert rows == day_rows(alone / OUTPUT, day)
+
+
+def test_a_day_materialized_as_the_ui_does_writes_the_reference_rows(
+    ui: DagsterDev, materialized_day: str
+) -> None:
+    written = pq.read_table(ui.output / OUTPUT / f"{DAY}={ONE_DAY}")
+    expected = reference_day(ui.sources, ONE_DAY)
+
+    assert written.num_rows > 1000
+    assert Counter(tuple(r.values()) for r in written.to_pylist()) == Counter(
+        tuple(r.values()) for r in expected.to_pylist()
+    )
+
+
+def metadata_values(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """label -> value, whichever typed field the entry has."""
+    values = {}
+    for entry in entries:
+        value = {k: v for k, v in entry.items() if k != "label"}
+        [(kind, raw)] = value.items()
+        values[entry["label"]] = json.loads(raw) if kind == "jsonString" else raw
+    return values
+
+
+ENTRY_VALUES = """label ... on IntMetadataEntry { intValue } ... on PathMetadataEntry { path }
+    ... on JsonMetadataEntry { jsonString }"""
+
+
+def test_the_day_s_checks_and_metadata_are_readable_afterwards(
+    ui: DagsterDev, materialized_day: str
+) -> None:
+    query = f"""query($day: String!) {{
+        assetNodeOrError(assetKey: {{path: ["addon_aggregates"]}}) {{ ... on AssetNode {{
+          assetMaterializations(partitions: [$day]) {{ runId metadataEntries {{ {ENTRY_VALUES} }} }}
+          assetChecksOrError {{ ... on AssetChecks {{ checks {{ name
+            executionForLatestMaterialization {{ runId status evaluation {{
+              success severity metadataEntries {{ {ENTRY_VALUES} }} }} }} }} }} }} }} }} }}"""
+
+    node = ui.graphql(query, {"day": ONE_DAY})["assetNodeOrError"]
+
+    expected = reference_day(ui.sources, ONE_DAY)
+    [materialization] = node["assetMaterializations"]
+    assert materialization["runId"] == materialized_day
+    folder = ui.output / OUTPUT / f"{DAY}={ONE_DAY}"
+    metadata = metadata_values(materialization["metadataEntries"])
+    assert metadata.pop("n_clients_by_channel") == clients_by_channel(ui.sources, ONE_DAY)
+    assert metadata == {
+        "dagster/row_count": expected.num_rows,
+        "path": f"file://{folder}",
+        "file_count": 1,
+        "bytes": sum(p.stat().st_size for p in folder.glob("*.parquet")),
+    }
+    checks = {
+        c["name"]: c["executionForLatestMaterialization"]
+        for c in node["assetChecksOrError"]["checks"]
+    }
+    assert sorted(checks) == CHECKS
+    for name, execution in checks.items():
+        assert (execution["runId"], execution["status"]) == (materialized_day, "SUCCEEDED")
+        evaluation = execution["evaluation"]
+        values = metadata_values(evaluation["metadataEntries"])
+        if name == "row_count_stable":
+            assert (evaluation["success"], evaluation["severity"]) == (True, "WARN")
+            assert values["rows_by_day"] == {ONE_DAY: expected.num_rows}
+        else:
+            assert (evaluation["success"], evaluation["severity"]) == (True, "ERROR")
+            assert (values["failed_rows"], values["failed_rows_by_day"]) == (0, {})
+
+
+def clients_by_channel(sources: Path, day: str) -> dict[str, int]:
+    """Distinct known clients per channel of main_summary that day (SPEC: n_clients), by DuckDB."""
+    files = str(sources / "main_summary/v4" / f"{DAY}={day}" / "**" / "*.parquet")
+    query = """SELECT COALESCE(normalized_channel, 'Other'), COUNT(DISTINCT client_id)
+        FROM read_parquet($files, union_by_name = true) WHERE client_id IS NOT NULL GROUP BY 1"""
+    with duckdb.connect() as con:
+        return dict(con.execute(query, {"files": files}).fetchall())
+
+
+def test_the_browser_shows_the_graph_and_the_latest_materialization(
+    ui: DagsterDev, materialized_day: str, tmp_path: Path
+) -> None:
+    expected = reference_day(ui.sources, ONE_DAY)
+
+    with browser_page() as page:
+        graph = asset_graph(page, ui.url, tmp_path / "asset-graph.png")
+        asset = asset_page(page, ui.url, "addon_aggregates", tmp_path / "addon_aggregates.png")
+
+    for name in ["addons", "main_summary", *BUILT]:
+        assert name in graph.text.split("\n")
+    lines = asset.text.split("\n")
+    assert ONE_DAY in lines  # the latest materialization's partition
+    assert f"{expected.num_rows:,}" in lines  # its row count
+    for label in ["n_clients_by_channel", "path", "file_count", "bytes"]:
+        assert label in lines
+    assert f"file://{ui.output / OUTPUT}/{DAY}={ONE_DAY}" in lines
+    for shot in (graph.screenshot, asset.screenshot):
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert shot.stat().st_size > 50_000  # a rendered page, not a blank one
