@@ -65,7 +65,38 @@ def build_arrival_store(source_root: str | dg.EnvVar, min_success_markers: int) 
     )
 
 
+EXECUTORS = ("in_process", "multiprocess")
+
+
+class ExecutorChoiceError(ValueError):
+    pass
+
+
+def choose_executor(spark: SparkResource) -> dg.ExecutorDefinition:
+    """In-process with local Spark: the session lives in the run's process and every step must
+    share it. With a remote engine (Spark Connect), multiprocess: each step is a process of its
+    own with its own connection to the same server. ADDON_OKRS_EXECUTOR overrides the choice
+    (e.g. multiprocess against a cluster master, one Spark application per step)."""
+    remote = settings.resolve(spark.remote) if spark.remote else ""
+    master = settings.resolve(spark.master)
+    chosen = os.environ.get(settings.ENV_EXECUTOR, "").strip().lower() or (
+        "multiprocess" if remote else "in_process"
+    )
+    if chosen not in EXECUTORS:
+        raise ExecutorChoiceError(
+            f"{settings.ENV_EXECUTOR}={chosen!r}: choose one of {', '.join(EXECUTORS)}"
+        )
+    if chosen == "multiprocess" and not remote and master.startswith("local"):
+        raise ExecutorChoiceError(
+            f"{settings.ENV_EXECUTOR}=multiprocess with Spark in local mode ({master}) would start "
+            "one Spark per step, each unable to see the others' session. Use it with "
+            "ADDON_OKRS_SPARK_REMOTE (Spark Connect) or a cluster ADDON_OKRS_SPARK_MASTER."
+        )
+    return dg.multiprocess_executor if chosen == "multiprocess" else dg.in_process_executor
+
+
 all_assets: list[dg.AssetSpec | dg.AssetsDefinition] = [*source_assets, *built_assets]
+_spark = spark_resource_from_env()
 
 defs = dg.Definitions(
     assets=all_assets,
@@ -73,7 +104,6 @@ defs = dg.Definitions(
     jobs=[daily_job],
     schedules=[daily_schedule],
     sensors=[upstream_arrival_sensor],
-    resources=build_resources(),
-    # Local Spark lives in the run's process: every step must share it, not start its own.
-    executor=dg.in_process_executor,
+    resources=build_resources(_spark),
+    executor=choose_executor(_spark),
 )

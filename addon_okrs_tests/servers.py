@@ -1,5 +1,6 @@
 """Servers the tests start themselves, on 127.0.0.1, stopped by their own process id."""
 
+import json
 import os
 import signal
 import socket
@@ -7,9 +8,12 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from subprocess import Popen
+from typing import Any
 
 BIN = Path(sys.executable).parent
 
@@ -66,3 +70,188 @@ def moto_server(log: Path, require_auth: bool = False) -> Iterator[str]:
         yield url
     finally:
         stop(process)
+
+
+def spark_home() -> Path:
+    """The Spark distribution inside the PyPI pyspark wheel (bin/, jars/)."""
+    import pyspark
+
+    return Path(pyspark.__file__).parent
+
+
+def loopback_env() -> dict[str, str]:
+    """Spark processes bound to loopback only, with the wheel as SPARK_HOME; the master's
+    REST submission server (a fixed port, 6066) stays off."""
+    return {
+        **os.environ,
+        "SPARK_HOME": str(spark_home()),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_MASTER_OPTS": "-Dspark.master.rest.enabled=false",
+    }
+
+
+def wait_for(
+    condition: Callable[[], bool], what: str, processes: list[Popen[bytes]], timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for process in processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"{process.args!r} exited with {process.returncode}: {what}")
+        if condition():
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"{what}: not within {timeout:.0f}s")
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.load(response)
+
+
+@dataclass
+class StandaloneCluster:
+    master_url: str
+    master_ui: str
+
+    def state(self) -> dict[str, Any]:
+        result: dict[str, Any] = get_json(f"{self.master_ui}/json/")
+        return result
+
+    def wait_for_completed_apps(self, count: int, timeout: float) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            apps: list[dict[str, Any]] = self.state()["completedapps"]
+            if len(apps) >= count:
+                return apps
+            time.sleep(0.5)
+        raise TimeoutError(f"{count} completed application(s) not seen in {timeout:.0f}s")
+
+    def alive_workers(self) -> int:
+        try:
+            return sum(w["state"] == "ALIVE" for w in self.state()["workers"])
+        except OSError:
+            return 0
+
+
+@contextmanager
+def spark_standalone_cluster(
+    base: Path, workers: int = 2, cores: int = 1, memory: str = "1g"
+) -> Iterator[StandaloneCluster]:
+    """A Spark standalone master and workers, each a JVM started with the wheel's
+    bin/spark-class on loopback, stopped by their own process ids."""
+    base.mkdir(parents=True, exist_ok=True)
+    port, ui = free_port(), free_port()
+    spark_class = str(spark_home() / "bin" / "spark-class")
+    cluster = StandaloneCluster(f"spark://127.0.0.1:{port}", f"http://127.0.0.1:{ui}")
+    commands = [
+        [
+            spark_class,
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--webui-port",
+            str(ui),
+        ],
+    ]
+    for i in range(workers):
+        work = base / f"worker{i}"
+        work.mkdir(exist_ok=True)
+        commands.append(
+            [
+                spark_class,
+                "org.apache.spark.deploy.worker.Worker",
+                "--host",
+                "127.0.0.1",
+                "--webui-port",
+                str(free_port()),
+                "--cores",
+                str(cores),
+                "--memory",
+                memory,
+                "--work-dir",
+                str(work),
+                cluster.master_url,
+            ]
+        )
+    processes: list[Popen[bytes]] = []
+    try:
+        for i, command in enumerate(commands):
+            with (base / f"{'master' if i == 0 else f'worker{i - 1}'}.log").open("wb") as log:
+                processes.append(
+                    subprocess.Popen(
+                        command,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env=loopback_env(),
+                        start_new_session=True,
+                    )
+                )
+        wait_for(
+            lambda: cluster.alive_workers() == workers,
+            f"{workers} workers registered with {cluster.master_url}",
+            processes,
+            timeout=90,
+        )
+        yield cluster
+    finally:
+        for process in reversed(processes):
+            stop(process, grace=10)
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class ConnectServer:
+    url: str
+    ui: str
+
+    def jobs(self) -> int:
+        """Spark jobs the server has run so far (its REST API)."""
+        [app] = get_json(f"{self.ui}/api/v1/applications")
+        return len(get_json(f"{self.ui}/api/v1/applications/{app['id']}/jobs"))
+
+
+@contextmanager
+def spark_connect_server(base: Path, master: str = "local[2]") -> Iterator[ConnectServer]:
+    """A Spark Connect server (the SparkConnectServer class of the wheel's connect jar, through
+    bin/spark-submit) on loopback, stopped by its own process id."""
+    base.mkdir(parents=True, exist_ok=True)
+    port, ui = free_port(), free_port()
+    command = [
+        str(spark_home() / "bin" / "spark-submit"),
+        "--class",
+        "org.apache.spark.sql.connect.service.SparkConnectServer",
+        "--master",
+        master,
+        "--conf",
+        f"spark.connect.grpc.binding.port={port}",
+        "--conf",
+        "spark.connect.grpc.binding.address=127.0.0.1",
+        "--conf",
+        f"spark.ui.port={ui}",
+        "--conf",
+        "spark.sql.session.timeZone=UTC",
+        "spark-internal",
+    ]
+    with (base / "connect-server.log").open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=loopback_env(),
+            start_new_session=True,
+        )
+    try:
+        wait_for(lambda: port_open(port), f"Spark Connect on port {port}", [process], timeout=90)
+        yield ConnectServer(f"sc://127.0.0.1:{port}", f"http://127.0.0.1:{ui}")
+    finally:
+        stop(process, grace=10)
+        if port_open(port):
+            raise RuntimeError(f"the Spark Connect server still listens on {port} after stop")

@@ -1,0 +1,179 @@
+"""The same code location on a real Spark standalone cluster and over Spark Connect, chosen by
+environment variables only, each giving the same day as local mode.
+
+The servers run on loopback, started and stopped by these tests. Runs go through
+`dagster asset materialize` in a fresh process, as a user (or a deployment) runs them.
+"""
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from pyspark.sql import SparkSession
+
+from addon_okrs.checks import addon_aggregates_checks
+from addon_okrs.definitions import all_assets, build_resources
+from addon_okrs.generate import generate_days
+from addon_okrs.resources.spark import SparkResource
+from addon_okrs_tests.helpers import BUILT, day_rows
+from addon_okrs_tests.servers import (
+    BIN,
+    ConnectServer,
+    loopback_env,
+    spark_connect_server,
+    spark_standalone_cluster,
+)
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+DAY = "20170503"
+CLIENTS = 3000
+OUTPUT = "addons/agg/v1"
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cluster-sources")
+    generate_days(root.as_uri(), DAY, 1, CLIENTS, seed=11, samples=8)
+    return root
+
+
+@pytest.fixture(scope="module")
+def local_result(
+    spark: SparkSession, sources: Path, tmp_path_factory: pytest.TempPathFactory
+) -> list[tuple[object, ...]]:
+    """The day as local mode builds it (the test session's local Spark)."""
+    out = tmp_path_factory.mktemp("cluster-local")
+    result = dg.materialize(
+        [*all_assets, *addon_aggregates_checks],
+        resources=build_resources(
+            SparkResource.for_tests(), sources.as_uri(), out.as_uri(), (out / "i").as_uri()
+        ),
+        partition_key=DAY,
+        selection="*addon_aggregates",
+    )
+    assert result.success
+    rows = day_rows(out / OUTPUT, DAY)
+    assert len(rows) > 2000  # a real day, not an empty one
+    return rows
+
+
+def materialize_in_a_fresh_process(
+    base: Path, sources: Path, spark_env: dict[str, str]
+) -> tuple[Path, str]:
+    """`dagster asset materialize` of every asset and check for DAY; the output root and log."""
+    home, out = base / "dagster_home", base / "out"
+    home.mkdir(parents=True)
+    env = {
+        **loopback_env(),
+        "DAGSTER_HOME": str(home),
+        "ADDON_OKRS_SOURCE_ROOT": sources.as_uri(),
+        "ADDON_OKRS_OUTPUT_ROOT": out.as_uri(),
+        **spark_env,
+    }
+    for unset in ("ADDON_OKRS_INTERMEDIATE_ROOT", "ADDON_OKRS_EXECUTOR"):
+        if unset not in spark_env:
+            env.pop(unset, None)
+    command = [
+        str(BIN / "dagster"), "asset", "materialize", "-m", "addon_okrs.definitions",
+        "--select", "*addon_aggregates", "--partition", DAY,
+    ]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    log = done.stdout + done.stderr
+    (base / "materialize.log").write_text(log)
+    assert done.returncode == 0, log[-5000:]
+    return out, log
+
+
+def assert_every_step_succeeded(log: str) -> None:
+    for step in BUILT:
+        assert f'Finished execution of step "{step}"' in log
+    assert "RUN_SUCCESS" in log
+
+
+def test_standalone_cluster_gives_the_local_result(
+    sources: Path, local_result: list[tuple[object, ...]], tmp_path: Path
+) -> None:
+    with spark_standalone_cluster(tmp_path / "cluster", workers=2, cores=1, memory="1g") as cluster:
+        out, log = materialize_in_a_fresh_process(
+            tmp_path / "run",
+            sources,
+            {
+                "ADDON_OKRS_SPARK_MASTER": cluster.master_url,
+                "ADDON_OKRS_SPARK_CONF": "spark.executor.memory=768m,"
+                "spark.sql.shuffle.partitions=4",
+            },
+        )
+        # The run was one application of this cluster, finished when its process ended.
+        apps = cluster.wait_for_completed_apps(1, timeout=60)
+
+    assert_every_step_succeeded(log)
+    assert "Executing steps in process" in log  # one driver, shared by every step
+    assert [(a["name"], a["state"]) for a in apps] == [("addon_okrs", "FINISHED")]
+    assert day_rows(out / OUTPUT, DAY) == local_result
+
+
+@pytest.fixture(scope="module")
+def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectServer]:
+    with spark_connect_server(tmp_path_factory.mktemp("connect")) as server:
+        yield server
+
+
+def test_spark_connect_gives_the_local_result_with_the_multiprocess_executor(
+    sources: Path,
+    local_result: list[tuple[object, ...]],
+    connect_server: ConnectServer,
+    tmp_path: Path,
+) -> None:
+    jobs_before = connect_server.jobs()
+
+    out, log = materialize_in_a_fresh_process(
+        tmp_path, sources, {"ADDON_OKRS_SPARK_REMOTE": connect_server.url}
+    )
+
+    assert_every_step_succeeded(log)
+    # A remote engine makes the executor multiprocess: each step its own process and session.
+    for step in BUILT:
+        assert f'Launching subprocess for "{step}"' in log
+    assert connect_server.jobs() > jobs_before  # the work ran on the server
+    assert day_rows(out / OUTPUT, DAY) == local_result
+
+
+def test_spark_connect_gives_the_local_result_in_one_process(
+    sources: Path,
+    local_result: list[tuple[object, ...]],
+    connect_server: ConnectServer,
+    tmp_path: Path,
+) -> None:
+    out, log = materialize_in_a_fresh_process(
+        tmp_path,
+        sources,
+        {"ADDON_OKRS_SPARK_REMOTE": connect_server.url, "ADDON_OKRS_EXECUTOR": "in_process"},
+    )
+
+    assert_every_step_succeeded(log)
+    assert "Executing steps in process" in log
+    assert "Launching subprocess" not in log
+    assert day_rows(out / OUTPUT, DAY) == local_result
+
+
+def test_multiprocess_with_local_spark_is_refused_naming_the_settings() -> None:
+    env = {**os.environ, "ADDON_OKRS_EXECUTOR": "multiprocess"}
+    env.pop("ADDON_OKRS_SPARK_REMOTE", None)
+    env.pop("ADDON_OKRS_SPARK_MASTER", None)
+    done = subprocess.run(
+        [str(BIN / "python"), "-c", "import addon_okrs.definitions"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "addon_okrs.definitions.ExecutorChoiceError: ADDON_OKRS_EXECUTOR=multiprocess with Spark "
+        "in local mode (local[*]) would start one Spark per step, each unable to see the others' "
+        "session. Use it with ADDON_OKRS_SPARK_REMOTE (Spark Connect) or a cluster "
+        "ADDON_OKRS_SPARK_MASTER."
+    )
