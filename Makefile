@@ -51,8 +51,10 @@ bench: setup
 screenshots: setup chromium
 	$(VENV)/bin/python scripts/screenshots.py docs/images
 
+# The UI (webserver + daemon) on http://127.0.0.1:$(DAGSTER_PORT); another port: make dev DAGSTER_PORT=3001
+DAGSTER_PORT ?= 3000
 dev: setup dagster-home
-	$(VENV)/bin/dagster dev -w workspace.yaml
+	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT)
 
 dagster-home:
 	mkdir -p "$(DAGSTER_HOME)"

@@ -219,17 +219,26 @@ class ConnectServer:
 
 
 @contextmanager
-def spark_connect_server(base: Path, master: str = "local[2]") -> Iterator[ConnectServer]:
+def spark_connect_server(
+    base: Path,
+    master: str = "local[2]",
+    driver_memory: str = "1g",
+    conf: dict[str, str] | None = None,
+) -> Iterator[ConnectServer]:
     """A Spark Connect server (the SparkConnectServer class of the wheel's connect jar, through
     bin/spark-submit) on loopback, stopped by its own process id."""
     base.mkdir(parents=True, exist_ok=True)
     port, ui = free_port(), free_port()
+    extra = [a for k, v in (conf or {}).items() for a in ("--conf", f"{k}={v}")]
     command = [
         str(spark_home() / "bin" / "spark-submit"),
         "--class",
         "org.apache.spark.sql.connect.service.SparkConnectServer",
         "--master",
         master,
+        "--driver-memory",
+        driver_memory,
+        *extra,
         "--conf",
         f"spark.connect.grpc.binding.port={port}",
         "--conf",

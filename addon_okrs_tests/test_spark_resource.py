@@ -44,6 +44,11 @@ def test_spark_conf_setting_takes_pairs_lines_or_json() -> None:
         "spark.b": "True",
     }
     assert parse_spark_conf("  ") == {}
+    # On several lines, a value keeps its commas.
+    assert parse_spark_conf("spark.jars.packages=a:b:1,c:d:2\nspark.x=1") == {
+        "spark.jars.packages": "a:b:1,c:d:2",
+        "spark.x": "1",
+    }
 
 
 def test_spark_conf_setting_says_what_is_wrong() -> None:

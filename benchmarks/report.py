@@ -4,7 +4,7 @@ import argparse
 import datetime as dt
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +33,18 @@ class Report:
     contenders: dict[str, Study] = field(default_factory=dict)
     backfill: tuple[Study, Study] | None = None
     scaling: dict[int, dict[str, Study]] = field(default_factory=dict)
+    engines: dict[str, Study] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
         """Raw samples, so that a later run of one study (--only) keeps the others' results."""
 
+        def sample(x: Sample) -> dict[str, Any]:
+            # Not dataclasses.asdict: it rebuilds the Counter from (key, value) pairs.
+            spark = {**vars(x.spark), "bytes_read": dict(x.spark.bytes_read)}
+            return {"wall": x.wall, "peak_rss": x.peak_rss, "rows": x.rows, "spark": spark}
+
         def study(s: Study) -> dict[str, Any]:
-            return {"name": s.name, "samples": [asdict(x) for x in s.samples]}
+            return {"name": s.name, "samples": [sample(x) for x in s.samples]}
 
         data = {
             "clients": self.args.clients,
@@ -48,6 +54,7 @@ class Report:
             "contenders": {k: study(v) for k, v in self.contenders.items()},
             "backfill": [study(s) for s in self.backfill] if self.backfill else None,
             "scaling": {n: {k: study(v) for k, v in s.items()} for n, s in self.scaling.items()},
+            "engines": {k: study(v) for k, v in self.engines.items()},
         }
         path.write_text(json.dumps(data, indent=1))
 
@@ -77,6 +84,8 @@ class Report:
             self.backfill = (study(single), study(separate))
         for n, studies in data["scaling"].items():
             self.scaling.setdefault(int(n), {k: study(v) for k, v in studies.items()})
+        if not self.engines:
+            self.engines = {k: study(v) for k, v in data.get("engines", {}).items()}
 
     def render(self) -> str:
         lines = [
@@ -103,6 +112,7 @@ class Report:
         lines += self._contenders()
         lines += self._backfill()
         lines += self._scaling()
+        lines += self._engines()
         lines += self._targets()
         return "\n".join(lines) + "\n"
 
@@ -190,6 +200,33 @@ class Report:
                 f"`materialize` time {growth:.1f}x"
                 + (" (no worse than linear)." if growth <= rows else " (worse than linear)."),
             ]
+        out.append("")
+        return out
+
+    def _engines(self) -> list[str]:
+        if not self.engines:
+            return []
+        local = self.engines.get("local")
+        out = [
+            f"## One day on each engine, {self.args.clients:,} clients",
+            "",
+            "`dagster asset materialize` of every asset and check, the engine chosen by "
+            "settings only: local mode (`local[*]`); a standalone cluster on loopback (master "
+            "and two workers of 1 core and 1 GB, `ADDON_OKRS_SPARK_MASTER`); a Spark Connect "
+            "server on loopback (`local[2]`, 2 GB, `ADDON_OKRS_SPARK_REMOTE`, so the "
+            "multiprocess executor: one process per step). Same machine, same 2 cores: this "
+            "shows the overheads of each way of running, not a speed-up. Peak memory is the "
+            "Dagster process tree's; the cluster's and the server's JVMs are not in it.",
+            "",
+            "| engine | wall s | vs local | client peak GB | output rows | runs (s) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, s in self.engines.items():
+            versus = f"{ratio(s.wall, local.wall):.2f}x" if local else "-"
+            out.append(
+                f"| {name} | {s.wall:.1f} | {versus} | {s.peak_gb:.2f} | {s.samples[0].rows} | "
+                f"{', '.join(f'{x.wall:.1f}' for x in s.samples)} |"
+            )
         out.append("")
         return out
 

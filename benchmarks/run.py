@@ -26,6 +26,7 @@ import psutil
 import pyarrow.parquet as pq
 
 from addon_okrs.generate import generate_days
+from addon_okrs.resources.spark import parse_spark_conf
 from addon_okrs.schema import DAY_FORMAT
 from benchmarks.eventlog import SparkMetrics, event_log_conf, read_event_logs
 from benchmarks.procs import measure
@@ -33,7 +34,10 @@ from benchmarks.procs import measure
 REPO = Path(__file__).resolve().parent.parent
 FIRST_DAY = "20170501"
 CONTENDERS = ["materialize", "fused", "floor", "reference"]
-STUDIES = [*CONTENDERS, "backfill7", "scaling"]
+STUDIES = [*CONTENDERS, "backfill7", "scaling", "engines"]
+# `engines` is not in the default run: it compares local mode with a loopback standalone
+# cluster and a Spark Connect server (issue 6's report), and starts those servers itself.
+DEFAULT_STUDIES = [*CONTENDERS, "backfill7", "scaling"]
 GB = 1024**3
 
 # Hadoop's vectored parquet reads happen on other threads, which Spark's per-task input
@@ -120,7 +124,16 @@ class Runner:
         self.bin = Path(sys.executable).parent
         self.count = 0
 
-    def run(self, label: str, source: Path, command: list[str]) -> Sample:
+    def run(
+        self,
+        label: str,
+        source: Path,
+        command: list[str],
+        extra_env: dict[str, str] | None = None,
+        event_log: bool = True,
+    ) -> Sample:
+        """One run of `command`; extra_env is added to the environment, and `event_log=False`
+        leaves Spark's conf alone (a Spark Connect client cannot set the server's event log)."""
         self.count += 1
         folder = self.work / f"{self.count:03d}-{label}"
         events = folder / "events"
@@ -132,9 +145,12 @@ class Runner:
             "DAGSTER_HOME": str(self.dagster_home),
             "ADDON_OKRS_SOURCE_ROOT": source.as_uri(),
             "ADDON_OKRS_OUTPUT_ROOT": out.as_uri(),
-            "ADDON_OKRS_SPARK_CONF": json.dumps(conf),
             "PYTHONPATH": str(REPO),
+            **(extra_env or {}),
         }
+        if event_log:
+            conf.update(parse_spark_conf(env.get("ADDON_OKRS_SPARK_CONF", "")))
+            env["ADDON_OKRS_SPARK_CONF"] = json.dumps(conf)
         env.pop("ADDON_OKRS_INTERMEDIATE_ROOT", None)
         command = [
             a.replace("{out}", out.as_uri()).replace("{source}", source.as_uri()) for a in command
@@ -240,7 +256,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--repeat", type=int, default=3, help="rounds; figures are medians")
     parser.add_argument(
-        "--only", default=",".join(STUDIES), help=f"comma-separated subset of {STUDIES}"
+        "--only",
+        default=",".join(DEFAULT_STUDIES),
+        help=f"comma-separated subset of {STUDIES} (default: all but engines)",
     )
     parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "bench")
     parser.add_argument("--report", type=Path, default=REPO / "BENCHMARKS.md")
@@ -263,6 +281,14 @@ def main(argv: list[str]) -> int:
     work = Path(tempfile.mkdtemp(prefix="runs-", dir=args.cache))
     runner = Runner(work)
     report = Report(args, machine())
+    saved = args.cache / "results.json"
+    report.merge_saved(saved)
+
+    def checkpoint() -> None:
+        """Results so far, saved and rendered: a later failure loses nothing measured."""
+        report.save(saved)
+        args.report.write_text(report.render())
+
     one_day = [FIRST_DAY]
     try:
         contenders = [c for c in CONTENDERS if c in args.only]
@@ -274,7 +300,9 @@ def main(argv: list[str]) -> int:
                 print(f"round {round_}/{args.repeat}, {args.clients:,} clients", flush=True)
                 for c in contenders:
                     studies[c].samples.append(runner.run(c, source, runner.command(c, one_day)))
-            report.contenders = studies
+            merged = {**report.contenders, **studies}  # keeps earlier results of others
+            report.contenders = {c: merged[c] for c in CONTENDERS if c in merged}
+            checkpoint()
 
         if "backfill7" in args.only:
             week = days_from(FIRST_DAY, 7)
@@ -294,6 +322,7 @@ def main(argv: list[str]) -> int:
                     )
                 )
             report.backfill = (single, separate)
+            checkpoint()
 
         if "scaling" in args.only:
             for clients in args.sizes:
@@ -313,14 +342,53 @@ def main(argv: list[str]) -> int:
                     for c, study in studies.items():
                         study.samples.append(runner.run(c, source, runner.command(c, one_day)))
                 report.scaling[clients] = studies
+                checkpoint()
+
+        if "engines" in args.only:
+            report.engines = engines_study(runner, args, source_data(args.cache, args.clients, 1))
+            checkpoint()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    saved = args.cache / "results.json"
-    report.merge_saved(saved)
-    report.save(saved)
+    checkpoint()
     text = report.render()
     print(text)
-    args.report.write_text(text)
     print(f"written to {args.report}")
     return 0
+
+
+def engines_study(runner: Runner, args: argparse.Namespace, source: Path) -> dict[str, Study]:
+    """One day through `dagster asset materialize` on each engine, chosen by settings only:
+    local mode; a standalone cluster (master + 2 workers of 1 core and 1 GB, on loopback);
+    Spark Connect (a local[2] server with 2 GB, multiprocess executor)."""
+    from addon_okrs_tests.servers import spark_connect_server, spark_standalone_cluster
+
+    studies = {name: Study(name) for name in ("local", "standalone", "connect")}
+    command = runner.command("materialize", [FIRST_DAY])
+    with (
+        spark_standalone_cluster(
+            runner.work / "cluster", workers=2, cores=1, memory="1g"
+        ) as cluster,
+        spark_connect_server(
+            runner.work / "connect", master="local[2]", driver_memory="2g"
+        ) as connect,
+    ):
+        cluster_conf = "spark.executor.memory=1g,spark.sql.shuffle.partitions=8"
+        settings = {
+            "local": ({}, True),
+            "standalone": (
+                {
+                    "ADDON_OKRS_SPARK_MASTER": cluster.master_url,
+                    "ADDON_OKRS_SPARK_CONF": cluster_conf,
+                },
+                True,
+            ),
+            "connect": ({"ADDON_OKRS_SPARK_REMOTE": connect.url}, False),
+        }
+        for round_ in range(1, args.repeat + 1):
+            print(f"engines round {round_}/{args.repeat}", flush=True)
+            for name, (env, event_log) in settings.items():
+                studies[name].samples.append(
+                    runner.run(f"engine-{name}", source, command, env, event_log)
+                )
+    return studies

@@ -106,8 +106,9 @@ class SparkConfError(ValueError):
 
 
 def parse_spark_conf(text: str) -> dict[str, str]:
-    """`key=value` pairs, one per line or separated by commas (no commas inside values), or a
-    JSON object. Blank lines and lines starting with # are skipped."""
+    """`key=value` pairs, one per line (values may hold commas, e.g. spark.jars.packages) or,
+    on a single line, separated by commas; or a JSON object. Blank lines and lines starting
+    with # are skipped."""
     text = text.strip()
     if not text:
         return {}
@@ -120,7 +121,8 @@ def parse_spark_conf(text: str) -> dict[str, str]:
             raise SparkConfError(f"{ENV_CONF} must be a JSON object of Spark settings")
         return {str(k): str(v) for k, v in loaded.items()}
     conf: dict[str, str] = {}
-    for item in text.replace(",", "\n").splitlines():
+    items = text.splitlines() if "\n" in text else text.split(",")
+    for item in items:
         item = item.strip()
         if not item or item.startswith("#"):
             continue
