@@ -91,11 +91,11 @@ class Report:
         lines = [
             "# Benchmarks",
             "",
-            f"Rendered {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC from `python -m benchmarks "
-            f"--clients {self.args.clients} --repeat {self.args.repeat}` (`make bench`; a run "
-            "of some studies with `--only` keeps the other studies' last results). "
-            f"Every figure is the median of {self.args.repeat} runs, contenders interleaved "
-            "round by round; each run is a fresh process tree.",
+            f"Rendered {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC from the results of "
+            "`python -m benchmarks` (`make bench`; `--only` re-runs some studies and keeps the "
+            "others' last results). Each figure is the median of the runs listed in its row "
+            "(3 unless a row shows fewer), contenders interleaved round by round; each run is "
+            "a fresh process tree.",
             "",
             "Machine: "
             + ", ".join(f"{k} {v}" for k, v in self.machine.items())
@@ -106,7 +106,10 @@ class Report:
             "Wall time is the whole process (start-up included); peak memory is the highest "
             "sum of resident memory over the process tree (Python and the JVM); Spark figures "
             "come from each run's event log (bytes read are task input metrics, per table "
-            "through the scan nodes of the SQL plans).",
+            "through the scan nodes of the SQL plans). Every Spark run, `floor` included, has "
+            "`spark.hadoop.parquet.hadoop.vectored.io.enabled=false`: Hadoop's vectored parquet "
+            "reads happen on threads that the task metrics do not see, which would show about 2% "
+            "of the bytes actually read.",
             "",
         ]
         lines += self._contenders()
