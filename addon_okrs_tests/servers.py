@@ -24,17 +24,35 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+def wait_for(
+    condition: Callable[[], bool],
+    what: str,
+    processes: list[Popen[bytes]],
+    timeout: float,
+    interval: float = 0.5,
+) -> None:
+    """Poll `condition` until it holds; fail at once if one of `processes` exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited with {process.returncode} before serving")
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
+        for process in processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"{process.args!r} exited with {process.returncode}: {what}")
+        if condition():
             return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
+        time.sleep(interval)
+    raise TimeoutError(f"{what}: not within {timeout:.0f}s")
+
+
+def answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    wait_for(lambda: answers(url), f"{url} answering", [process], timeout, interval=0.3)
 
 
 def stop(process: subprocess.Popen[bytes], grace: float = 15) -> None:
@@ -88,20 +106,6 @@ def loopback_env() -> dict[str, str]:
         "SPARK_LOCAL_IP": "127.0.0.1",
         "SPARK_MASTER_OPTS": "-Dspark.master.rest.enabled=false",
     }
-
-
-def wait_for(
-    condition: Callable[[], bool], what: str, processes: list[Popen[bytes]], timeout: float
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for process in processes:
-            if process.poll() is not None:
-                raise RuntimeError(f"{process.args!r} exited with {process.returncode}: {what}")
-        if condition():
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"{what}: not within {timeout:.0f}s")
 
 
 def get_json(url: str) -> Any:
