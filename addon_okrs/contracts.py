@@ -1,7 +1,13 @@
-"""Checks that a source day's schema carries what the transformations need (SOURCE_CONTRACTS)."""
+"""What a source day must carry for the transformations (SOURCE_CONTRACTS): the check of a
+day's schema, and the narrow schema Spark reads the day with.
 
-from collections.abc import Sequence
+The check runs on the parquet footers of the day's files (read anyway to find broken files),
+so Spark never infers or merges a schema: it is given the contract's columns and reads only
+those, as it would a production day of thousands of files."""
 
+from collections.abc import Mapping, Sequence
+
+import pyarrow as pa
 from pyspark.sql import types as T
 
 from addon_okrs.schema import DAY
@@ -11,37 +17,115 @@ class SourceSchemaError(ValueError):
     pass
 
 
-def _field_type(schema: T.DataType, path: str) -> tuple[T.DataType | None, str]:
-    """The type at a dotted path ("a[].b" steps into an array's elements); when a step is
-    missing, None and the path up to that step."""
-    current: T.DataType = schema
+# Arrow's names for the types the contracts use, as Spark prints them.
+_ARROW_TO_SPARK = {
+    pa.string(): "string",
+    pa.large_string(): "string",
+    pa.bool_(): "boolean",
+    pa.int8(): "tinyint",
+    pa.int16(): "smallint",
+    pa.int32(): "int",
+    pa.int64(): "bigint",
+    pa.float32(): "float",
+    pa.float64(): "double",
+    pa.binary(): "binary",
+    pa.date32(): "date",
+}
+
+
+def _arrow_type_name(dtype: pa.DataType) -> str:
+    if pa.types.is_struct(dtype):
+        inner = ",".join(f"{f.name}:{_arrow_type_name(f.type)}" for f in dtype)
+        return f"struct<{inner}>"
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+        return f"array<{_arrow_type_name(dtype.value_type)}>"
+    return _ARROW_TO_SPARK.get(dtype, str(dtype))
+
+
+def _arrow_field_type(schema: pa.Schema, path: str) -> tuple[pa.DataType | None, str]:
+    """As _field_type, over a parquet file's Arrow schema."""
+    fields: list[pa.Field] = list(schema)
+    current: pa.DataType | None = None
     walked: list[str] = []
     for part in path.split("."):
         name, into_array = (part[:-2], True) if part.endswith("[]") else (part, False)
-        if not isinstance(current, T.StructType) or name not in current.fieldNames():
+        match = next((f for f in fields if f.name == name), None)
+        if match is None:
             return None, ".".join([*walked, name])
         walked.append(part)
-        current = current[name].dataType
+        current = match.type
         if into_array:
-            if not isinstance(current, T.ArrayType):
+            if not (pa.types.is_list(current) or pa.types.is_large_list(current)):
                 return current, path
-            current = current.elementType
+            current = current.value_type
+        fields = list(current) if pa.types.is_struct(current) else []
     return current, path
 
 
-def check_source_schema(
-    table: str, days: Sequence[str], where: str, schema: T.StructType, contract: dict[str, str]
+def check_source_files(
+    table: str,
+    days: Sequence[str],
+    where: str,
+    files: Mapping[str, pa.Schema],
+    contract: dict[str, str],
 ) -> None:
-    """Raise SourceSchemaError naming the table, day(s), path and column when the contract fails."""
+    """The contract against the footers of a day's files (URI -> schema), as a merged schema:
+    each required column must be in some file, and every file that has it must have the
+    contract's type (a file without it, e.g. written before it existed, reads as nulls)."""
     context = f"table {table}, day(s) {', '.join(days)} ({where})"
-    found = ", ".join(f.name for f in schema.fields if f.name != DAY)
     for path, expected in contract.items():
-        actual, missing = _field_type(schema, path)
-        if actual is None:
-            raise SourceSchemaError(
-                f"{context}: required column {missing} is missing. Columns found: {found}."
+        holders = []
+        for uri, schema in files.items():
+            actual, _ = _arrow_field_type(schema, path)
+            if actual is None:
+                continue
+            holders.append(uri)
+            name = _arrow_type_name(actual)
+            if name != expected:
+                raise SourceSchemaError(
+                    f"{context}: column {path} should be {expected}, found {name}. File: {uri}"
+                )
+        if files and not holders:
+            missing = min(
+                (_arrow_field_type(schema, path)[1] for schema in files.values()), key=len
             )
-        if actual.simpleString() != expected:
+            found: list[str] = []
+            for schema in files.values():
+                found.extend(n for n in schema.names if n not in found and n != DAY)
             raise SourceSchemaError(
-                f"{context}: column {path} should be {expected}, found {actual.simpleString()}."
+                f"{context}: required column {missing} is missing. "
+                f"Columns found: {', '.join(found)}."
             )
+
+
+# The contracts' leaf types (SOURCE_CONTRACTS), as Spark types.
+_SPARK_TYPES: dict[str, T.DataType] = {
+    "string": T.StringType(),
+    "boolean": T.BooleanType(),
+    "int": T.IntegerType(),
+    "bigint": T.LongType(),
+}
+
+
+def read_schema(contract: dict[str, str]) -> T.StructType:
+    """The narrowest schema that holds the contract's paths (`a[].b` as an array of structs
+    with field b), plus the day as a string: what Spark reads of a source day, nothing else."""
+    root: dict[str, object] = {}
+    for path, type_name in contract.items():
+        node = root
+        parts = path.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})  # type: ignore[assignment]
+        node[parts[-1]] = _SPARK_TYPES[type_name]
+
+    def build(node: dict[str, object]) -> T.StructType:
+        fields = []
+        for part, child in node.items():
+            name, into_array = (part[:-2], True) if part.endswith("[]") else (part, False)
+            dtype = build(child) if isinstance(child, dict) else child
+            if into_array:
+                dtype = T.ArrayType(dtype)
+            fields.append(T.StructField(name, dtype))  # type: ignore[arg-type]
+        return T.StructType(fields)
+
+    return T.StructType([*build(root).fields, T.StructField(DAY, T.StringType())])

@@ -4,14 +4,13 @@ import os
 from urllib.parse import urlparse
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 
 from addon_okrs import settings
 from addon_okrs.assets import built_assets, source_assets
 from addon_okrs.checks import addon_aggregates_checks
 from addon_okrs.io_manager import ParquetIOManager
 from addon_okrs.jobs import daily_job
-from addon_okrs.resources.arrivals import ArrivalStore, LocalArrivalStore, S3ArrivalStore
+from addon_okrs.resources.arrivals import ArrivalStore, LocalArrivalStore
 from addon_okrs.resources.spark import SparkResource, spark_resource_from_env
 from addon_okrs.schedules import daily_schedule
 from addon_okrs.sensors import upstream_arrival_sensor
@@ -53,6 +52,10 @@ def build_arrival_store(source_root: str | dg.EnvVar, min_success_markers: int) 
     """Markers are listed where the sources are: S3 through dagster-aws, else the local disk."""
     lookback_days = settings.int_setting(settings.ENV_LOOKBACK_DAYS, 7)
     if urlparse(settings.resolve(source_root)).scheme in S3_SCHEMES:
+        from dagster_aws.s3 import S3Resource  # imported only for an S3 root: see s3_arrivals
+
+        from addon_okrs.resources.s3_arrivals import S3ArrivalStore
+
         endpoint = os.environ.get(settings.ENV_S3_ENDPOINT_URL)
         return S3ArrivalStore(
             root=source_root,

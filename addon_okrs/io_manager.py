@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
+import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import PrivateAttr
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from addon_okrs import sizing
-from addon_okrs.contracts import SourceSchemaError, check_source_schema
+from addon_okrs.contracts import SourceSchemaError, check_source_files, read_schema
 from addon_okrs.resources.spark import SparkResource
 from addon_okrs.schema import DAY, SOURCE_CONTRACTS
 from addon_okrs.storage import MARKER, Location, is_data_file, normalise_root
@@ -115,8 +116,12 @@ class TableStore:
         return Table(name, self.intermediate_root.join(name))
 
     def read(self, name: str, days: Sequence[str]) -> DataFrame:
-        """The given days of a table in one scan, day as a string column; files of one day may
-        have older or newer schemas, so schemas are merged."""
+        """The given days of a table in one scan, the day as a string column.
+
+        A source day is checked first (ready, every footer readable, the contract's columns
+        there with their types) and then read with the contract's schema: only the columns the
+        job uses, and no schema inference over its files. Our own tables merge their schemas.
+        """
         table = self.table(name)
         folders = [table.day(d) for d in days]
         missing = [(d, f.uri) for d, f in zip(days, folders, strict=True) if not f.exists()]
@@ -126,15 +131,17 @@ class TableStore:
                 f"(looked for {', '.join(uri for _, uri in missing)}). Check that the upstream "
                 "job has written them, or that the root setting points at the right place."
             )
+        reader = self.spark.read.option("basePath", table.location.uri)
         if table.is_source:
+            contract = SOURCE_CONTRACTS[name]
             for day, folder in zip(days, folders, strict=True):
-                self._check_source_day(name, day, folder)
+                footers = self._check_source_day(name, day, folder)
+                check_source_files(name, [day], table.location.uri, footers, contract)
+            reader = reader.schema(read_schema(contract))
+        else:
+            reader = reader.option("mergeSchema", "true")
         try:
-            frame = (
-                self.spark.read.option("mergeSchema", "true")
-                .option("basePath", table.location.uri)
-                .parquet(*(f.uri for f in folders))
-            )
+            frame = reader.parquet(*(f.uri for f in folders))
         except Exception as error:  # Spark's errors carry a JVM trace; keep its first line
             first_line = str(error).strip().splitlines()[0]
             raise SourceDayError(
@@ -142,14 +149,13 @@ class TableStore:
                 f"not read the day's files: {first_line}"
             ) from error
         if table.is_source:
-            check_source_schema(
-                name, days, table.location.uri, frame.schema, SOURCE_CONTRACTS[name]
-            )
+            return frame.select(*read_schema(SOURCE_CONTRACTS[name]).fieldNames())
         # Partition discovery types 20170501 as an integer; the day is a key, not a number.
         return frame.withColumn(DAY, F.col(DAY).cast("string"))
 
-    def _check_source_day(self, name: str, day: str, folder: Location) -> None:
-        """Ready (enough _SUCCESS markers) and every file's footer readable, before Spark."""
+    def _check_source_day(self, name: str, day: str, folder: Location) -> dict[str, pa.Schema]:
+        """Ready (enough _SUCCESS markers) and every file's footer readable, before Spark.
+        Returns each data file's schema, by URI."""
         files = folder.files()
         markers = sum(1 for f in files if f.base_name == MARKER)
         if markers < self.min_success_markers and not self.allow_unready_sources:
@@ -159,15 +165,19 @@ class TableStore:
                 "writing it; wait for the arrival sensor, or set "
                 "ADDON_OKRS_ALLOW_UNREADY_SOURCES=true to build it as it is."
             )
+        footers: dict[str, pa.Schema] = {}
         for info in filter(is_data_file, files):
+            uri = f"{folder.uri}{info.path[len(folder.path) :]}"
             try:
-                pq.read_metadata(info.path, filesystem=folder.fs)
+                footers[uri] = pq.read_metadata(
+                    info.path, filesystem=folder.fs
+                ).schema.to_arrow_schema()
             except Exception as error:
                 raise CorruptSourceFileError(
-                    f"table {name}, day {day}: {folder.uri}{info.path[len(folder.path) :]} is "
-                    f"not a readable parquet file ({error}). Rewrite or remove it upstream, "
-                    "then run the day again."
+                    f"table {name}, day {day}: {uri} is not a readable parquet file ({error}). "
+                    "Rewrite or remove it upstream, then run the day again."
                 ) from error
+        return footers
 
     def write(
         self, name: str, days: Sequence[str], frame: DataFrame, run_id: str

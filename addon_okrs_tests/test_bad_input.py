@@ -156,7 +156,7 @@ def test_source_day_without_success_markers_is_not_built_unless_forced(base: Pat
         (
             "main_summary",
             "active_theme",
-            "client_id, normalized_channel, profile_creation_date, os, active_addons, sample_id",
+            "client_id, normalized_channel, profile_creation_date, os, active_addons",
         ),
     ],
 )

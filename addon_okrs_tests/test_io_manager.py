@@ -3,10 +3,13 @@
 import math
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from addon_okrs.contracts import SourceSchemaError
 from addon_okrs.io_manager import MissingSourceDayError, TableStore
 from addon_okrs.schema import DAY
 from addon_okrs_tests.helpers import executions_scanning, file_names
@@ -162,6 +165,82 @@ def test_missing_source_day_names_table_day_and_path(spark: SparkSession, tmp_pa
     expected_path = f"{tmp_path.as_uri()}/main_summary/v4/submission_date_s3=20170501"
     assert str(error.value).startswith(
         f"table main_summary: no folder for day(s) 20170501 (looked for {expected_path})"
+    )
+
+
+def write_main_summary_files(root: Path, files: dict[str, pa.Table]) -> Path:
+    folder = root / "main_summary/v4" / "submission_date_s3=20170501" / "sample_id=7"
+    folder.mkdir(parents=True)
+    for name, table in files.items():
+        pq.write_table(table, folder / name)
+    (folder / "_SUCCESS").touch()
+    return folder
+
+
+THEME = pa.struct([("addon_id", pa.string()), ("name", pa.string())])
+ADDON = pa.struct([("addon_id", pa.string()), ("install_day", pa.int32())])
+
+
+def pings(client: str, created: int, theme: str | None = None) -> dict[str, pa.Array]:
+    columns = {
+        "client_id": pa.array([client]),
+        "normalized_channel": pa.array(["release"]),
+        "profile_creation_date": pa.array([created], pa.int64()),
+        "os": pa.array(["Linux"]),
+        "active_addons": pa.array([[{"addon_id": "a@x", "install_day": 17000}]], pa.list_(ADDON)),
+    }
+    if theme is not None:
+        columns["active_theme"] = pa.array([{"addon_id": theme, "name": "T"}], THEME)
+    return columns
+
+
+def test_a_source_day_is_read_with_the_contract_schema_and_no_spark_job(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # Two files of one day, the older one written before active_theme existed: the contract
+    # column is in the day (merged), and the older file's rows read it as null.
+    write_main_summary_files(
+        tmp_path,
+        {
+            "new.parquet": pa.table(pings("c1", 16000, theme="t@x")),
+            "old.parquet": pa.table(pings("c2", 15000)),
+        },
+    )
+    tracker = spark.sparkContext.statusTracker()
+    jobs_before = set(tracker.getJobIdsForGroup())
+
+    frame = store(spark, tmp_path).read("main_summary", ["20170501"])
+
+    assert set(tracker.getJobIdsForGroup()) == jobs_before  # no listing or schema job
+    assert frame.schema.simpleString() == (
+        "struct<client_id:string,normalized_channel:string,profile_creation_date:bigint,"
+        "active_addons:array<struct<install_day:int>>,active_theme:struct<addon_id:string>,"
+        "submission_date_s3:string>"
+    )
+    rows = sorted(
+        (r.client_id, r.profile_creation_date, r.active_theme and r.active_theme.addon_id, r[DAY])
+        for r in frame.collect()
+    )
+    assert rows == [("c1", 16000, "t@x", "20170501"), ("c2", 15000, None, "20170501")]
+
+
+def test_a_source_file_with_another_type_for_a_contract_column_is_named(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    good = pa.table(pings("c1", 16000, theme="t@x"))
+    narrow = good.set_column(
+        good.schema.get_field_index("profile_creation_date"),
+        "profile_creation_date",
+        pa.array([16000], pa.int32()),
+    )
+    folder = write_main_summary_files(tmp_path, {"a.parquet": good, "b.parquet": narrow})
+
+    with pytest.raises(SourceSchemaError) as error:
+        store(spark, tmp_path).read("main_summary", ["20170501"])
+
+    assert str(error.value) == (
+        f"table main_summary, day(s) 20170501 ({tmp_path.as_uri()}/main_summary/v4): column "
+        f"profile_creation_date should be bigint, found int. File: file://{folder}/b.parquet"
     )
 
 

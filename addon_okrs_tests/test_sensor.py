@@ -14,7 +14,8 @@ import pytest
 from dagster_aws.s3 import S3Resource
 
 from addon_okrs.definitions import defs
-from addon_okrs.resources.arrivals import ArrivalStore, LocalArrivalStore, S3ArrivalStore
+from addon_okrs.resources.arrivals import ArrivalStore, LocalArrivalStore
+from addon_okrs.resources.s3_arrivals import S3ArrivalStore
 from addon_okrs.sensors import upstream_arrival_sensor
 from addon_okrs_tests.servers import moto_server
 

@@ -1,13 +1,10 @@
-"""Where the arrival sensor looks for upstream `_SUCCESS` markers: a local folder or an S3
-bucket. Listing only, never Spark, so a sensor tick stays cheap."""
+"""Where the arrival sensor looks for upstream `_SUCCESS` markers: a local folder here, an S3
+bucket in resources/s3_arrivals.py. Listing only, never Spark, so a sensor tick stays cheap."""
 
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlparse
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from addon_okrs.schema import DAY
 from addon_okrs.storage import MARKER, Location, normalise_root
@@ -53,35 +50,3 @@ class LocalArrivalStore(ArrivalStore):
         folder = root.join(self._day_prefix(table, day))
         times = [i.mtime.timestamp() for i in folder.files() if i.base_name == MARKER and i.mtime]
         return DayMarkers(table, day, folder.path, len(times), max(times, default=0.0))
-
-
-class S3ArrivalStore(ArrivalStore):
-    """Markers in S3 (or any S3-compatible server: set the S3 resource's endpoint_url)."""
-
-    s3: dg.ResourceDependency[S3Resource]
-
-    _client: Any = PrivateAttr(default=None)
-
-    def _s3_client(self) -> Any:
-        # One client per resource: building a boto3 client costs more than a listing page.
-        if self._client is None:
-            self._client = self.s3.get_client()
-        return self._client
-
-    def day_markers(self, table: str, day: str) -> DayMarkers:
-        parsed = urlparse(self.root)
-        bucket, base = parsed.netloc, parsed.path.strip("/")
-        prefix = "/".join(p for p in (base, self._day_prefix(table, day)) if p) + "/"
-        location = f"s3://{bucket}/{prefix}"
-        times: list[float] = []
-        try:
-            pages = self._s3_client().get_paginator("list_objects_v2")
-            for page in pages.paginate(Bucket=bucket, Prefix=prefix):
-                times.extend(
-                    obj["LastModified"].timestamp()
-                    for obj in page.get("Contents", [])
-                    if obj["Key"].rsplit("/", 1)[-1] == MARKER
-                )
-        except Exception as error:  # botocore raises several unrelated types; all mean "can't list"
-            raise ArrivalStoreError(f"cannot list {location}: {error}") from error
-        return DayMarkers(table, day, location, len(times), max(times, default=0.0))
