@@ -12,6 +12,7 @@ Spark's no-op sink: the least any Spark implementation of the job pays.
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -26,7 +27,10 @@ from addon_okrs.schema import SOURCE_CONTRACTS
 
 def run_fused(source_root: str, out: str, days: list[str]) -> int:
     store = TableStore(
-        spark_resource_from_env().get_session(), source_root, out, out + "/intermediate"
+        spark_resource_from_env().process_config_and_initialize().get_session(),
+        source_root,
+        out,
+        out + "/intermediate",
     )
     addons = store.read("addons", days)
     main_summary = store.read("main_summary", days)
@@ -42,11 +46,13 @@ def run_fused(source_root: str, out: str, days: list[str]) -> int:
         transforms.channel_counts(themes),
     )
     written = store.write("addon_aggregates", days, output, run_id="fused")
+    counts.unpersist()
+    themes.unpersist()  # so that a next round computes them again
     return sum(w.rows for w in written)
 
 
 def run_floor(source_root: str, days: list[str]) -> None:
-    spark = spark_resource_from_env().get_session()
+    spark = spark_resource_from_env().process_config_and_initialize().get_session()
     for table, path in SOURCE_TABLES.items():
         folders = [f"{source_root}/{path}/submission_date_s3={day}" for day in days]
         # The contract's columns, given as the read schema: what the pipeline reads, without
@@ -71,12 +77,24 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--source-root", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--days", nargs="+", required=True)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="fused only: run the plan this many times in the same process and print each "
+        "round's seconds (round 2 onwards shows the work in a warm JVM)",
+    )
     args = parser.parse_args(argv)
     if args.contender == "floor":
         run_floor(args.source_root, args.days)  # writes nothing
         return 0
     if args.contender == "fused":
-        rows = run_fused(args.source_root, args.out, args.days)
+        for round_ in range(1, args.rounds + 1):
+            started = time.monotonic()
+            out = args.out if args.rounds == 1 else f"{args.out}/round{round_}"
+            rows = run_fused(args.source_root, out, args.days)
+            if args.rounds > 1:
+                print(f"BENCH_ROUND {round_}: {time.monotonic() - started:.1f} s", flush=True)
     else:
         rows = run_reference(args.source_root, args.out, args.days)
     print(f"BENCH_ROWS={rows}")

@@ -101,10 +101,12 @@ class Report:
             + ", ".join(f"{k} {v}" for k, v in self.machine.items())
             + f". Spark local mode, `local[*]`, driver memory "
             f"{LOCAL_DEFAULTS['spark.driver.memory']}, "
-            f"{LOCAL_DEFAULTS['spark.sql.shuffle.partitions']} shuffle partitions, AQE on.",
+            f"{LOCAL_DEFAULTS['spark.sql.shuffle.partitions']} shuffle partitions, AQE on, "
+            f"`{LOCAL_DEFAULTS['spark.driver.extraJavaOptions']}`.",
             "",
             "Wall time is the whole process (start-up included); peak memory is the highest "
-            "sum of resident memory over the process tree (Python and the JVM); Spark figures "
+            "sum of proportional set sizes (resident memory, shared pages divided among their "
+            "sharers) over the process tree (Python and the JVM); Spark figures "
             "come from each run's event log (bytes read are task input metrics, per table "
             "through the scan nodes of the SQL plans). Every Spark run, `floor` included, has "
             "`spark.hadoop.parquet.hadoop.vectored.io.enabled=false`: Hadoop's vectored parquet "
