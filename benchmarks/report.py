@@ -105,8 +105,8 @@ class Report:
             f"`{LOCAL_DEFAULTS['spark.driver.extraJavaOptions']}`.",
             "",
             "Wall time is the whole process (start-up included); peak memory is the highest "
-            "sum of proportional set sizes (resident memory, shared pages divided among their "
-            "sharers) over the process tree (Python and the JVM); Spark figures "
+            "sum of resident memory over the process tree (Python and the JVM; a fork of the "
+            "JVM that has not exec'd shares its pages and is not counted again); Spark figures "
             "come from each run's event log (bytes read are task input metrics, per table "
             "through the scan nodes of the SQL plans). Every Spark run, `floor` included, has "
             "`spark.hadoop.parquet.hadoop.vectored.io.enabled=false`: Hadoop's vectored parquet "
