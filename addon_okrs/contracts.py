@@ -123,9 +123,8 @@ def read_schema(contract: dict[str, str]) -> T.StructType:
         for part, child in node.items():
             name, into_array = (part[:-2], True) if part.endswith("[]") else (part, False)
             dtype = build(child) if isinstance(child, dict) else child
-            if into_array:
-                dtype = T.ArrayType(dtype)
-            fields.append(T.StructField(name, dtype))  # type: ignore[arg-type]
+            assert isinstance(dtype, T.DataType)
+            fields.append(T.StructField(name, T.ArrayType(dtype) if into_array else dtype))
         return T.StructType(fields)
 
     return T.StructType([*build(root).fields, T.StructField(DAY, T.StringType())])

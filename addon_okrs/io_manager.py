@@ -44,6 +44,10 @@ class CorruptSourceFileError(SourceDayError):
     pass
 
 
+class EmptySourceDayError(SourceDayError):
+    pass
+
+
 def day_folder(day: str) -> str:
     return f"{DAY}={day}"
 
@@ -165,8 +169,15 @@ class TableStore:
                 "writing it; wait for the arrival sensor, or set "
                 "ADDON_OKRS_ALLOW_UNREADY_SOURCES=true to build it as it is."
             )
+        data_files = list(filter(is_data_file, files))
+        if not data_files:
+            raise EmptySourceDayError(
+                f"table {name}, day {day}: no data files under {folder.uri} (only "
+                f"{len(files)} marker or hidden file(s)). Upstream wrote an empty day; rewrite "
+                "it upstream, then run the day again."
+            )
         footers: dict[str, pa.Schema] = {}
-        for info in filter(is_data_file, files):
+        for info in data_files:
             uri = f"{folder.uri}{info.path[len(folder.path) :]}"
             try:
                 footers[uri] = pq.read_metadata(

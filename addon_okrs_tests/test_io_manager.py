@@ -10,7 +10,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from addon_okrs.contracts import SourceSchemaError
-from addon_okrs.io_manager import MissingSourceDayError, TableStore
+from addon_okrs.io_manager import EmptySourceDayError, MissingSourceDayError, TableStore
 from addon_okrs.schema import DAY
 from addon_okrs_tests.helpers import executions_scanning, file_names
 
@@ -241,6 +241,23 @@ def test_a_source_file_with_another_type_for_a_contract_column_is_named(
     assert str(error.value) == (
         f"table main_summary, day(s) 20170501 ({tmp_path.as_uri()}/main_summary/v4): column "
         f"profile_creation_date should be bigint, found int. File: file://{folder}/b.parquet"
+    )
+
+
+def test_a_source_day_folder_without_data_files_is_refused_naming_it(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    folder = tmp_path / "addons/v2" / "submission_date_s3=20170501"
+    folder.mkdir(parents=True)
+    (folder / "_SUCCESS").touch()
+
+    with pytest.raises(EmptySourceDayError) as error:
+        store(spark, tmp_path).read("addons", ["20170501"])
+
+    assert str(error.value) == (
+        f"table addons, day 20170501: no data files under file://{folder} (only 1 marker or "
+        "hidden file(s)). Upstream wrote an empty day; rewrite it upstream, then run the day "
+        "again."
     )
 
 
