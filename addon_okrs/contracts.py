@@ -43,7 +43,8 @@ def _arrow_type_name(dtype: pa.DataType) -> str:
 
 
 def _arrow_field_type(schema: pa.Schema, path: str) -> tuple[pa.DataType | None, str]:
-    """As _field_type, over a parquet file's Arrow schema."""
+    """The type at a dotted path of a parquet file's Arrow schema ("a[].b" steps into an
+    array's elements); when a step is missing, None and the path up to that step."""
     fields: list[pa.Field] = list(schema)
     current: pa.DataType | None = None
     walked: list[str] = []
@@ -74,18 +75,18 @@ def check_source_files(
     contract's type (a file without it, e.g. written before it existed, reads as nulls)."""
     context = f"table {table}, day(s) {', '.join(days)} ({where})"
     for path, expected in contract.items():
-        holders = []
+        in_some_file = False
         for uri, schema in files.items():
             actual, _ = _arrow_field_type(schema, path)
             if actual is None:
                 continue
-            holders.append(uri)
+            in_some_file = True
             name = _arrow_type_name(actual)
             if name != expected:
                 raise SourceSchemaError(
                     f"{context}: column {path} should be {expected}, found {name}. File: {uri}"
                 )
-        if files and not holders:
+        if files and not in_some_file:
             missing = min(
                 (_arrow_field_type(schema, path)[1] for schema in files.values()), key=len
             )

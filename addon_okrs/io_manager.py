@@ -136,12 +136,12 @@ class TableStore:
                 "job has written them, or that the root setting points at the right place."
             )
         reader = self.spark.read.option("basePath", table.location.uri)
-        if table.is_source:
-            contract = SOURCE_CONTRACTS[name]
+        source_schema = read_schema(SOURCE_CONTRACTS[name]) if table.is_source else None
+        if source_schema is not None:
             for day, folder in zip(days, folders, strict=True):
                 footers = self._check_source_day(name, day, folder)
-                check_source_files(name, [day], table.location.uri, footers, contract)
-            reader = reader.schema(read_schema(contract))
+                check_source_files(name, [day], table.location.uri, footers, SOURCE_CONTRACTS[name])
+            reader = reader.schema(source_schema)
         else:
             reader = reader.option("mergeSchema", "true")
         try:
@@ -152,8 +152,9 @@ class TableStore:
                 f"table {name}, day(s) {', '.join(days)} ({table.location.uri}): Spark could "
                 f"not read the day's files: {first_line}"
             ) from error
-        if table.is_source:
-            return frame.select(*read_schema(SOURCE_CONTRACTS[name]).fieldNames())
+        if source_schema is not None:
+            # Partition columns not in the schema (sample_id) are dropped.
+            return frame.select(*source_schema.fieldNames())
         # Partition discovery types 20170501 as an integer; the day is a key, not a number.
         return frame.withColumn(DAY, F.col(DAY).cast("string"))
 
