@@ -91,7 +91,7 @@ class AddonAggregatesConfig(dg.Config):
 def empty_sources(
     days: list[str], count_by_client_day: DataFrame, channel_counts: DataFrame
 ) -> list[str]:
-    """Which of the run's days have a source with nothing left after the SPEC's filters."""
+    """Which of the run's days have a source with nothing left after the dataset's filters."""
     with_addons = {r[DAY] for r in count_by_client_day.select(DAY).distinct().collect()}
     with_pings = {r[DAY] for r in channel_counts.select(DAY).distinct().collect()}
     problems = []
@@ -146,3 +146,5 @@ built_assets: list[dg.AssetsDefinition] = [
     channel_counts,
     addon_aggregates,
 ]
+# Their names, in the dataset's order (the two sources are not built here).
+built_asset_names: list[str] = [a.key.path[-1] for a in built_assets]

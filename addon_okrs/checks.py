@@ -10,8 +10,9 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from addon_okrs.assets import addon_aggregates
-from addon_okrs.io_manager import ParquetIOManager
+from addon_okrs.catalog import ADDON_AGGREGATES
 from addon_okrs.partitions import daily_partitions
+from addon_okrs.resources.warehouse import WarehouseResource
 from addon_okrs.schema import DAY
 
 GRAIN = [DAY, "client_id", "normalized_channel", "foreign_install"]
@@ -166,11 +167,11 @@ class RowCountConfig(dg.Config):
 def row_count_stable(
     context: dg.AssetCheckExecutionContext,
     config: RowCountConfig,
-    io_manager: dg.ResourceParam[ParquetIOManager],
+    warehouse: dg.ResourceParam[WarehouseResource],
 ) -> dg.AssetCheckResult:
     # Footers only: no data is read to count rows.
-    table = io_manager.store().table("addon_aggregates")
-    rows_by_day = {day: table.day(day).count_rows() for day in table.written_days()}
+    table = warehouse.get().table(ADDON_AGGREGATES.name)
+    rows_by_day = {day: table.row_count(day) for day in table.written_days()}
     days = list(context.partition_keys)
     moved = row_count_changes(rows_by_day, days, config.max_change)
     return dg.AssetCheckResult(

@@ -5,17 +5,16 @@ import datetime as dt
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
 
-import dagster as dg
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from addon_okrs import settings
+from addon_okrs.catalog import ADDON_AGGREGATES
 from addon_okrs.generate import generate_days
 from addon_okrs.partitions import InvalidDayError, check_day
-from addon_okrs.schema import DAY, DAY_FORMAT
-from addon_okrs.storage import Location, StorageConfigError, normalise_root
+from addon_okrs.schema import DAY_FORMAT
+from addon_okrs.settings import Settings, SettingsError, markdown_table
+from addon_okrs.storage import Location, S3Options, StorageConfigError, normalise_root
 
 DEMO_DAY = "20170501"
 
@@ -28,8 +27,8 @@ def day_key(text: str) -> str:
     return text
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
-    root = normalise_root(args.root or settings.resolve(settings.source_root()), "--root")
+def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
+    root = normalise_root(args.root, "--root") if args.root else settings.source_root
     print(
         f"generating {args.days} day(s) from {args.date}, "
         f"{args.clients:,} clients a day, into {root}"
@@ -44,14 +43,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Generate a day into the local warehouse, materialize every asset for it, summarise it."""
-    source_root = normalise_root(settings.resolve(settings.source_root()), settings.ENV_SOURCE_ROOT)
-    output_root = normalise_root(settings.resolve(settings.output_root()), settings.ENV_OUTPUT_ROOT)
     started = time.monotonic()
-    print(f"[1/3] generating {args.date} ({args.clients:,} clients) into {source_root}")
+    print(f"[1/3] generating {args.date} ({args.clients:,} clients) into {settings.source_root}")
     [day] = generate_days(
-        source_root, args.date, 1, args.clients, seed=args.seed, samples=args.samples
+        settings.source_root, args.date, 1, args.clients, seed=args.seed, samples=args.samples
     )
     print(
         f"      {day.pings:,} main_summary pings, {day.addon_rows:,} addons rows "
@@ -59,57 +56,51 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
 
     print(f"[2/3] materializing every asset for {args.date} through Dagster (Spark in local mode)")
-    result = materialize_days(args.date, args.date)
+    from addon_okrs.runs import materialize_days  # Dagster and Spark only where a run needs them
+
+    result = materialize_days(settings, args.date, run_config=QUIET)
     if not result.success:
         print(f"the run failed (run id {result.run_id}); see the log above", file=sys.stderr)
         return 1
 
-    output = Location.from_uri(output_root).join("addons/agg/v1", f"{DAY}={args.date}")
     print(f"[3/3] done in {time.monotonic() - started:.0f}s, run id {result.run_id}")
-    print_summary(output)
+    print_summary(output_day(settings, args.date))
     return 0
 
 
-def materialize_days(first: str, last: str) -> dg.ExecuteInProcessResult:
-    """Every asset and check for first..last in one run, recorded in $DAGSTER_HOME if set."""
-    from addon_okrs.checks import addon_aggregates_checks
-    from addon_okrs.definitions import all_assets, build_resources
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
-    instance = (
-        dg.DagsterInstance.get()
-        if settings.dagster_home_is_set()
-        else dg.DagsterInstance.ephemeral()
+
+def output_day(settings: Settings, day: str) -> Location:
+    root = Location.from_uri(
+        settings.output_root, S3Options(settings.s3_endpoint_url, settings.s3_region)
     )
-    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    if first == last:
-        days: dict[str, Any] = {"partition_key": first}
-    else:
-        range_tags = {
-            "dagster/asset_partition_range_start": first,
-            "dagster/asset_partition_range_end": last,
-        }
-        days = {"tags": range_tags}
-    return dg.materialize(
-        [*all_assets, *addon_aggregates_checks],
-        resources=build_resources(),
-        instance=instance,
-        run_config=quiet,
-        raise_on_error=False,
-        **days,
-    )
+    return root.join(ADDON_AGGREGATES.day_path(day))
 
 
-def cmd_materialize(args: argparse.Namespace) -> int:
+def cmd_materialize(args: argparse.Namespace, settings: Settings) -> int:
     """Build one day, or a range of days in one run, whose inputs exist."""
     last = args.to or args.date
     if last < args.date:
         raise InvalidDayError(f"--to {last} is before --date {args.date}")
-    result = materialize_days(args.date, last)
+    from addon_okrs.runs import materialize_days
+
+    result = materialize_days(settings, args.date, last, run_config=QUIET)
     if not result.success:
         print(f"the run failed (run id {result.run_id}); see the log above", file=sys.stderr)
         return 1
-    output_root = normalise_root(settings.resolve(settings.output_root()), settings.ENV_OUTPUT_ROOT)
-    print(f"built {args.date}..{last} in run {result.run_id}: {output_root}/addons/agg/v1")
+    table = f"{settings.output_root}/{ADDON_AGGREGATES.path}"
+    print(f"built {args.date}..{last} in run {result.run_id}: {table}")
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
+    """The settings in force (or, with --markdown, the README's table of them)."""
+    if args.markdown:
+        print(markdown_table())
+        return 0
+    for name, value in vars(settings).items():
+        print(f"{name:<24}{value if value not in (None, {}) else '-'}")
     return 0
 
 
@@ -172,7 +163,7 @@ def parser() -> argparse.ArgumentParser:
     common(generate, 100_000)
     generate.add_argument("--days", type=int, default=1, help="how many consecutive days")
     generate.add_argument(
-        "--root", help=f"source root URI (default: ${settings.ENV_SOURCE_ROOT} or ./warehouse)"
+        "--root", help="source root URI (default: $ADDON_OKRS_SOURCE_ROOT or ./warehouse)"
     )
     generate.set_defaults(run=cmd_generate)
 
@@ -186,14 +177,20 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--date", type=partition_day, required=True, help="day, YYYYMMDD")
     build.add_argument("--to", type=partition_day, help="last day of a range, YYYYMMDD")
     build.set_defaults(run=cmd_materialize)
+
+    shown = commands.add_parser("settings", help="print the settings in force")
+    shown.add_argument(
+        "--markdown", action="store_true", help="the table of every setting, as in the README"
+    )
+    shown.set_defaults(run=cmd_settings)
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return int(args.run(args))
-    except (StorageConfigError, InvalidDayError) as error:
+        return int(args.run(args, Settings.from_env()))
+    except (StorageConfigError, SettingsError, InvalidDayError) as error:
         print(f"addon-okrs: {error}", file=sys.stderr)
         return 2
 

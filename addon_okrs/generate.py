@@ -2,7 +2,7 @@
 (`submission_date_s3=D/sample_id=S/part-*.parquet` + `_SUCCESS`), built with vectorised numpy
 so a million clients take seconds, not minutes.
 
-Besides ordinary clients, each day holds the cases the SPEC's rules exist for: null client ids,
+Besides ordinary clients, each day holds the cases the dataset's rules exist for: null client ids,
 null channels, null install types, system and disabled add-ons (and null flags), pings without
 add-ons, default / custom / null / changing themes, duplicate rows, clients on two channels or
 with two profile creation dates, pings without an add-on list, a channel where nobody has a
@@ -19,8 +19,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from addon_okrs.schema import ADDON_FIELDS, DAY, DAY_FORMAT, DEFAULT_THEME_ID, NEWER_ADDON_FIELDS
-from addon_okrs.storage import MARKER, Location, normalise_root
+from addon_okrs.catalog import ADDONS, MAIN_SUMMARY, TableSpec
+from addon_okrs.schema import ADDON_FIELDS, DAY_FORMAT, DEFAULT_THEME_ID, NEWER_ADDON_FIELDS
+from addon_okrs.storage import MARKER, Location, S3Options, normalise_root
 
 CHANNELS = np.array(["release", "beta", "nightly", "esr", None], dtype=object)
 CHANNEL_SHARE = [0.78, 0.10, 0.04, 0.03, 0.05]
@@ -82,7 +83,7 @@ def _choose(rng: np.random.Generator, n: int, shares: list[float]) -> np.ndarray
 def _addon_elements(
     rng: np.random.Generator, n: int, profile_days: np.ndarray, today: int
 ) -> pa.StructArray:
-    """n add-on structs (SPEC's add-on fields, newer schema), one per client x add-on slot."""
+    """n add-on structs (the add-on fields, newer schema), one per client x add-on slot."""
     is_system = rng.random(n) < 0.06
     popular = rng.zipf(1.3, size=n) % N_ADDON_IDS
     system_ids = np.char.add("system-", (rng.integers(0, N_SYSTEM_ADDONS, n)).astype(str))
@@ -131,7 +132,12 @@ def _older(array: pa.StructArray) -> pa.StructArray:
 
 
 def generate_day(
-    root: str, day: str, clients: int, seed: int = 0, samples: int = 100
+    root: str,
+    day: str,
+    clients: int,
+    seed: int = 0,
+    samples: int = 100,
+    s3: S3Options | None = None,
 ) -> GeneratedDay:
     """Write one day of both source tables under `root` (any file:// or s3:// URI)."""
     started = time.monotonic()
@@ -258,8 +264,9 @@ def generate_day(
     addons = pa.concat_tables([addons, addons.take(pa.array(duplicated))])
     addon_sample = np.concatenate([addon_sample, addon_sample[duplicated]])
 
-    files = _write_samples(root, "addons/v2", day, addons, addon_sample, samples)
-    files += _write_samples(root, "main_summary/v4", day, main_summary, ping_sample, samples)
+    base = Location.from_uri(normalise_root(root, "root"), s3)
+    files = _write_samples(base, ADDONS, day, addons, addon_sample, samples)
+    files += _write_samples(base, MAIN_SUMMARY, day, main_summary, ping_sample, samples)
     return GeneratedDay(day, p, addons.num_rows, files, time.monotonic() - started)
 
 
@@ -281,9 +288,9 @@ def _older_table(table: pa.Table) -> pa.Table:
 
 
 def _write_samples(
-    root: str, table_path: str, day: str, table: pa.Table, sample: np.ndarray, samples: int
+    root: Location, spec: TableSpec, day: str, table: pa.Table, sample: np.ndarray, samples: int
 ) -> int:
-    base = Location.from_uri(normalise_root(root, "root")).join(table_path, f"{DAY}={day}")
+    base = root.join(spec.day_path(day))
     base.delete()
     order = np.argsort(sample, kind="stable")
     table = table.take(pa.array(order))
@@ -302,8 +309,14 @@ def _write_samples(
 
 
 def generate_days(
-    root: str, first_day: str, days: int, clients: int, seed: int = 0, samples: int = 100
+    root: str,
+    first_day: str,
+    days: int,
+    clients: int,
+    seed: int = 0,
+    samples: int = 100,
+    s3: S3Options | None = None,
 ) -> list[GeneratedDay]:
     start = dt.datetime.strptime(first_day, DAY_FORMAT)
     keys = [(start + dt.timedelta(days=i)).strftime(DAY_FORMAT) for i in range(days)]
-    return [generate_day(root, key, clients, seed=seed, samples=samples) for key in keys]
+    return [generate_day(root, key, clients, seed=seed, samples=samples, s3=s3) for key in keys]

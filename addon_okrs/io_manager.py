@@ -1,286 +1,18 @@
-"""All storage of the asset graph: where each table lives, reading the run's days, and writing
-each day of a table with an all-or-nothing replace. Knows nothing about the business rules."""
+"""Dagster's face of the table store: asset key -> catalog table, partition keys -> days,
+and each write's metadata. Storage itself is tables.TableStore."""
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
-import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import PrivateAttr
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import DataFrame
 
-from addon_okrs import sizing
-from addon_okrs.contracts import SourceSchemaError, check_source_files, read_schema
+from addon_okrs.contracts import SourceSchemaError
 from addon_okrs.resources.spark import SparkResource
-from addon_okrs.schema import DAY, SOURCE_CONTRACTS
-from addon_okrs.storage import MARKER, Location, is_data_file, normalise_root
-
-# Production layout under the roots; the same relative paths locally.
-SOURCE_TABLES = {"addons": "addons/v2", "main_summary": "main_summary/v4"}
-OUTPUT_TABLES = {"addon_aggregates": "addons/agg/v1"}
-
-STAGING = "_staging"  # leading underscore: Spark's partition discovery ignores these folders
-TRASH = "_replaced"
-
-
-class SourceDayError(RuntimeError):
-    """A source day that cannot be built from: missing, not ready, unreadable or off-contract.
-    Retrying does not help; the message says what to fix."""
-
-
-class MissingSourceDayError(SourceDayError):
-    pass
-
-
-class SourceNotReadyError(SourceDayError):
-    pass
-
-
-class CorruptSourceFileError(SourceDayError):
-    pass
-
-
-class EmptySourceDayError(SourceDayError):
-    pass
-
-
-def day_folder(day: str) -> str:
-    return f"{DAY}={day}"
-
-
-@dataclass(frozen=True)
-class DayWrite:
-    """What one day of a write produced, for the run's metadata."""
-
-    day: str
-    rows: int
-    files: int
-    bytes: int
-    uri: str
-
-
-@dataclass(frozen=True)
-class Table:
-    """A day-partitioned parquet table: `<root>/<path>/submission_date_s3=D/`."""
-
-    name: str
-    location: Location
-    is_source: bool = False
-    sized: bool = False  # apply the SPEC's file sizing to each day written
-
-    def day(self, day: str) -> Location:
-        return self.location.join(day_folder(day))
-
-    def written_days(self) -> list[str]:
-        prefix = f"{DAY}="
-        return [f.removeprefix(prefix) for f in self.location.subfolders() if f.startswith(prefix)]
-
-    def bytes_per_record(self) -> float:
-        """From the most recent day already written; the fallback estimate before the first."""
-        days = self.written_days()
-        if not days:
-            return sizing.FALLBACK_BYTES_PER_RECORD
-        latest = self.day(max(days))
-        data = latest.data_files()
-        return sizing.bytes_per_record(sum(i.size or 0 for i in data), latest.count_rows(data))
-
-
-class TableStore:
-    """Reads and writes days of tables with one Spark session. Plain Python, no Dagster."""
-
-    def __init__(
-        self,
-        spark: SparkSession,
-        source_root: str,
-        output_root: str,
-        intermediate_root: str,
-        target_file_mb: float = 280,
-        min_success_markers: int = 1,
-        allow_unready_sources: bool = False,
-    ) -> None:
-        self.spark = spark
-        self.source_root = Location.from_uri(normalise_root(source_root, "source_root"))
-        self.output_root = Location.from_uri(normalise_root(output_root, "output_root"))
-        self.intermediate_root = Location.from_uri(
-            normalise_root(intermediate_root, "intermediate_root")
-        )
-        self.target_file_mb = target_file_mb
-        self.min_success_markers = min_success_markers
-        self.allow_unready_sources = allow_unready_sources
-
-    def table(self, name: str) -> Table:
-        if name in SOURCE_TABLES:
-            return Table(name, self.source_root.join(SOURCE_TABLES[name]), is_source=True)
-        if name in OUTPUT_TABLES:
-            return Table(name, self.output_root.join(OUTPUT_TABLES[name]), sized=True)
-        return Table(name, self.intermediate_root.join(name))
-
-    def read(self, name: str, days: Sequence[str]) -> DataFrame:
-        """The given days of a table in one scan, the day as a string column.
-
-        A source day is checked first (ready, every footer readable, the contract's columns
-        there with their types) and then read with the contract's schema: only the columns the
-        job uses, and no schema inference over its files. Our own tables merge their schemas.
-        """
-        table = self.table(name)
-        folders = [table.day(d) for d in days]
-        missing = [(d, f.uri) for d, f in zip(days, folders, strict=True) if not f.exists()]
-        if missing:
-            raise MissingSourceDayError(
-                f"table {name}: no folder for day(s) {', '.join(d for d, _ in missing)} "
-                f"(looked for {', '.join(uri for _, uri in missing)}). Check that the upstream "
-                "job has written them, or that the root setting points at the right place."
-            )
-        reader = self.spark.read.option("basePath", table.location.uri)
-        source_schema = read_schema(SOURCE_CONTRACTS[name]) if table.is_source else None
-        if source_schema is not None:
-            for day, folder in zip(days, folders, strict=True):
-                footers = self._check_source_day(name, day, folder)
-                check_source_files(name, [day], table.location.uri, footers, SOURCE_CONTRACTS[name])
-            reader = reader.schema(source_schema)
-        else:
-            reader = reader.option("mergeSchema", "true")
-        try:
-            frame = reader.parquet(*(f.uri for f in folders))
-        except Exception as error:  # Spark's errors carry a JVM trace; keep its first line
-            first_line = str(error).strip().splitlines()[0]
-            raise SourceDayError(
-                f"table {name}, day(s) {', '.join(days)} ({table.location.uri}): Spark could "
-                f"not read the day's files: {first_line}"
-            ) from error
-        if source_schema is not None:
-            # Partition columns not in the schema (sample_id) are dropped.
-            return frame.select(*source_schema.fieldNames())
-        # Partition discovery types 20170501 as an integer; the day is a key, not a number.
-        return frame.withColumn(DAY, F.col(DAY).cast("string"))
-
-    def _check_source_day(self, name: str, day: str, folder: Location) -> dict[str, pa.Schema]:
-        """Ready (enough _SUCCESS markers) and every file's footer readable, before Spark.
-        Returns each data file's schema, by URI."""
-        files = folder.files()
-        markers = sum(1 for f in files if f.base_name == MARKER)
-        if markers < self.min_success_markers and not self.allow_unready_sources:
-            raise SourceNotReadyError(
-                f"table {name}, day {day}: not ready, {markers} _SUCCESS marker(s) under "
-                f"{folder.uri}, {self.min_success_markers} needed. Upstream may still be "
-                "writing it; wait for the arrival sensor, or set "
-                "ADDON_OKRS_ALLOW_UNREADY_SOURCES=true to build it as it is."
-            )
-        data_files = list(filter(is_data_file, files))
-        if not data_files:
-            raise EmptySourceDayError(
-                f"table {name}, day {day}: no data files under {folder.uri} (only "
-                f"{len(files)} marker or hidden file(s)). Upstream wrote an empty day; rewrite "
-                "it upstream, then run the day again."
-            )
-        footers: dict[str, pa.Schema] = {}
-        for info in data_files:
-            uri = f"{folder.uri}{info.path[len(folder.path) :]}"
-            try:
-                footers[uri] = pq.read_metadata(
-                    info.path, filesystem=folder.fs
-                ).schema.to_arrow_schema()
-            except Exception as error:
-                raise CorruptSourceFileError(
-                    f"table {name}, day {day}: {uri} is not a readable parquet file ({error}). "
-                    "Rewrite or remove it upstream, then run the day again."
-                ) from error
-        return footers
-
-    def write(
-        self, name: str, days: Sequence[str], frame: DataFrame, run_id: str
-    ) -> list[DayWrite]:
-        """Write the run's days of a table, each replacing that day's folder as a whole.
-
-        The plan runs once, into a staging folder next to the table; each day is then resized
-        from its staged files if the SPEC's sizing asks for a different file count, marked
-        _SUCCESS, and renamed into place. Other days are never touched.
-        """
-        table = self.table(name)
-        if table.is_source:
-            raise ValueError(f"{name} is a source table of this project; it is never written")
-        self.recover_interrupted_writes(table)
-        staging = table.location.join(STAGING, run_id)
-        bytes_per_record = table.bytes_per_record() if table.sized else None
-        try:
-            frame.write.mode("overwrite").partitionBy(DAY).parquet(staging.uri)
-            unexpected = set(staging.subfolders()) - {day_folder(d) for d in days}
-            if unexpected:
-                raise RuntimeError(
-                    f"table {name}: the frame holds days outside this run ({sorted(unexpected)}); "
-                    f"run days were {list(days)}. Nothing was replaced."
-                )
-            data_schema = frame.drop(DAY).schema
-            for day in days:
-                staged = staging.join(day_folder(day))
-                if not staged.exists():
-                    # A day with no rows still gets a folder with a schema-only file, so that
-                    # readers of the day find an empty table rather than a missing one.
-                    self.spark.createDataFrame([], data_schema).write.parquet(staged.uri)
-                if bytes_per_record is not None:
-                    self._resize(staged, bytes_per_record)
-                staged.touch(MARKER)
-            return [self._replace_day(table, staging, day, run_id) for day in days]
-        finally:
-            self._clean_up(table, run_id)
-
-    def _resize(self, staged: Location, bytes_per_record: float) -> None:
-        data = staged.data_files()
-        wanted = sizing.file_count(staged.count_rows(data), bytes_per_record, self.target_file_mb)
-        if len(data) == wanted:
-            return
-        resized = staged.sibling(staged.name + "_resized")
-        self.spark.read.parquet(staged.uri).repartition(wanted).write.parquet(resized.uri)
-        staged.delete()
-        resized.move_to(staged)
-
-    def recover_interrupted_writes(self, table: Table) -> list[str]:
-        """Clean up after writers that died (killed, machine lost): put back any day they had
-        moved aside, drop their staging. Safe because one run writes a table at a time (the
-        run queue's limit). Returns the run ids cleaned up."""
-        runs = sorted(
-            set(table.location.join(STAGING).subfolders())
-            | set(table.location.join(TRASH).subfolders())
-        )
-        for run_id in runs:
-            self._clean_up(table, run_id)
-        return runs
-
-    def _clean_up(self, table: Table, run_id: str) -> None:
-        """Remove a run's staging and replaced folders; a day caught in its swap (old moved
-        aside, new not wholly in place) gets its previous output back."""
-        staging = table.location.join(STAGING, run_id)
-        replaced = table.location.join(TRASH, run_id)
-        for folder in replaced.subfolders():
-            final = table.location.join(folder)
-            # The new day is in place only if its staged copy is gone: on an object store a
-            # move is copy + delete, so a final folder that exists may still be partial.
-            if not final.exists() or staging.join(folder).exists():
-                final.delete()
-                replaced.join(folder).move_to(final)
-        for leftover in (staging, replaced):
-            leftover.delete()
-            leftover.parent().delete_if_empty()
-
-    def _replace_day(self, table: Table, staging: Location, day: str, run_id: str) -> DayWrite:
-        staged = staging.join(day_folder(day))
-        final = table.day(day)
-        replaced = table.location.join(TRASH, run_id, day_folder(day))
-        if final.exists():
-            final.move_to(replaced)
-        staged.move_to(final)
-        data = final.data_files()
-        return DayWrite(
-            day=day,
-            rows=final.count_rows(data),
-            files=len(data),
-            bytes=sum(i.size or 0 for i in data),
-            uri=final.uri,
-        )
+from addon_okrs.resources.warehouse import WarehouseResource
+from addon_okrs.tables import DayWrite, SourceDayError, Table, TableStore
 
 
 def write_metadata(table: Table, written: Sequence[DayWrite]) -> dict[str, Any]:
@@ -299,12 +31,10 @@ def write_metadata(table: Table, written: Sequence[DayWrite]) -> dict[str, Any]:
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
-    """Dagster's face of TableStore: asset key -> table, partition keys -> days."""
+    """Reads an asset's input days and writes its output days through one TableStore."""
 
     spark: dg.ResourceDependency[SparkResource]
-    source_root: str
-    output_root: str
-    intermediate_root: str
+    warehouse: dg.ResourceDependency[WarehouseResource]
     target_file_mb: float = 280
     min_success_markers: int = 1
     allow_unready_sources: bool = False
@@ -315,9 +45,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         if self._store is None:
             self._store = TableStore(
                 self.spark.get_session(),
-                source_root=self.source_root,
-                output_root=self.output_root,
-                intermediate_root=self.intermediate_root,
+                self.warehouse.get(),
                 target_file_mb=self.target_file_mb,
                 min_success_markers=self.min_success_markers,
                 allow_unready_sources=self.allow_unready_sources,

@@ -1,5 +1,5 @@
 """Names and types shared by every layer: the day column, the source tables' add-on fields and
-the output contract of addons/agg/v1 (SPEC.md, "Output")."""
+the output contract of addons/agg/v1 (docs/dataset.md, "Output")."""
 
 from pyspark.sql import types as T
 

@@ -3,18 +3,15 @@ whenever upstream rewrites a day (its markers get newer). Lists markers only; no
 
 import datetime as dt
 import json
-import os
 from dataclasses import dataclass
 
 import dagster as dg
 
-from addon_okrs.io_manager import SOURCE_TABLES
+from addon_okrs import catalog
 from addon_okrs.jobs import daily_job
 from addon_okrs.partitions import daily_partitions
 from addon_okrs.resources.arrivals import ArrivalStore, ArrivalStoreError, DayMarkers
 from addon_okrs.schema import DAY_FORMAT
-
-ENV_SENSOR_INTERVAL = "ADDON_OKRS_SENSOR_INTERVAL_SECONDS"
 
 
 @dataclass(frozen=True)
@@ -45,7 +42,7 @@ def recent_days(now: dt.datetime, lookback_days: int) -> list[str]:
 
 
 def check_arrival(store: ArrivalStore, day: str) -> DayArrival:
-    markers = tuple(store.day_markers(path, day) for path in SOURCE_TABLES.values())
+    markers = tuple(store.day_markers(table, day) for table in catalog.SOURCES)
     ready = all(m.count >= store.min_success_markers for m in markers)
     return DayArrival(day, markers, ready)
 
@@ -77,16 +74,27 @@ def evaluate(
     return requests, new_cursor, waiting
 
 
-@dg.sensor(
-    job=daily_job,
-    minimum_interval_seconds=int(os.environ.get(ENV_SENSOR_INTERVAL, "60")),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Builds a day once addons and main_summary both have their _SUCCESS markers; "
-    "again when upstream rewrites the day.",
-)
-def upstream_arrival_sensor(
-    context: dg.SensorEvaluationContext, arrivals: ArrivalStore
-) -> dg.SensorResult:
+def build_arrival_sensor(minimum_interval_seconds: int = 60) -> dg.SensorDefinition:
+    """The sensor, ticking every `minimum_interval_seconds` (settings: sensor interval)."""
+
+    @dg.sensor(
+        name="upstream_arrival_sensor",
+        job=daily_job,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Builds a day once addons and main_summary both have their _SUCCESS "
+        "markers; again when upstream rewrites the day.",
+    )
+    def upstream_arrival_sensor(
+        context: dg.SensorEvaluationContext, arrivals: ArrivalStore
+    ) -> dg.SensorResult:
+        return tick(context, arrivals)
+
+    return upstream_arrival_sensor
+
+
+def tick(context: dg.SensorEvaluationContext, arrivals: ArrivalStore) -> dg.SensorResult:
+    """One tick: run requests for what arrived, or the reason there are none."""
     days = recent_days(dt.datetime.now(dt.UTC), arrivals.lookback_days)
     try:
         requests, cursor, waiting = evaluate(arrivals, days, context.cursor)

@@ -1,60 +1,267 @@
-"""Where configuration comes from: environment variables, with defaults that work locally."""
+"""Every setting of the project in one typed object, read from the environment in one place
+(`Settings.from_env`, called once when the code location loads or a command starts) and passed
+to whatever needs it. `SETTINGS` documents each variable; the README's table is its rendering
+(`addon-okrs settings --markdown`), and a test keeps the two equal."""
 
+import json
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import dagster as dg
-
-ENV_WAREHOUSE = "ADDON_OKRS_WAREHOUSE"
-ENV_SOURCE_ROOT = "ADDON_OKRS_SOURCE_ROOT"
-ENV_OUTPUT_ROOT = "ADDON_OKRS_OUTPUT_ROOT"
-ENV_INTERMEDIATE_ROOT = "ADDON_OKRS_INTERMEDIATE_ROOT"
-ENV_MIN_SUCCESS_MARKERS = "ADDON_OKRS_MIN_SUCCESS_MARKERS"
-ENV_LOOKBACK_DAYS = "ADDON_OKRS_LOOKBACK_DAYS"
-ENV_S3_ENDPOINT_URL = "ADDON_OKRS_S3_ENDPOINT_URL"
-ENV_ALLOW_UNREADY_SOURCES = "ADDON_OKRS_ALLOW_UNREADY_SOURCES"
-ENV_EXECUTOR = "ADDON_OKRS_EXECUTOR"
+from addon_okrs.storage import normalise_root
 
 
-def warehouse_uri() -> str:
-    """The local default for every root: ./warehouse of the directory Dagster runs from."""
-    return os.environ.get(ENV_WAREHOUSE) or Path.cwd().joinpath("warehouse").absolute().as_uri()
+class SettingsError(ValueError):
+    """A setting with a value the project cannot use; the message names the variable."""
 
 
-def setting(env_var: str, default: str) -> str | dg.EnvVar:
-    """The env var (shown as such in the UI) when it is set, else the default."""
-    return dg.EnvVar(env_var) if os.environ.get(env_var) else default
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: its default as a person reads it, and what it does."""
+
+    env: str
+    default: str
+    description: str
+    fallbacks: tuple[str, ...] = ()  # read, in order, when `env` is unset
 
 
-def flag(env_var: str) -> bool:
-    return os.environ.get(env_var, "").strip().lower() in ("1", "true", "yes")
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "ADDON_OKRS_WAREHOUSE",
+        "`file://$PWD/warehouse`",
+        "the default of the three roots below",
+    ),
+    Setting(
+        "ADDON_OKRS_SOURCE_ROOT",
+        "the warehouse",
+        "where `addons/v2` and `main_summary/v4` are (production: `s3://telemetry-parquet`)",
+    ),
+    Setting(
+        "ADDON_OKRS_OUTPUT_ROOT",
+        "the warehouse",
+        "where `addons/agg/v1` is written",
+    ),
+    Setting(
+        "ADDON_OKRS_INTERMEDIATE_ROOT",
+        "`<output root>/intermediate`",
+        "where the intermediate assets are kept",
+    ),
+    Setting(
+        "ADDON_OKRS_SPARK_MASTER",
+        "`local[*]`",
+        "Spark master: `spark://host:7077`, `yarn`, `k8s://https://host:443`",
+    ),
+    Setting(
+        "ADDON_OKRS_SPARK_REMOTE",
+        "unset",
+        "Spark Connect URL (`sc://host:15002`); when set, the master is unused",
+    ),
+    Setting(
+        "ADDON_OKRS_SPARK_CONF",
+        "unset",
+        "extra Spark settings: `key=value` per line (or comma-separated on one line), or a "
+        "JSON object; they override the project's defaults",
+    ),
+    Setting(
+        "ADDON_OKRS_EXECUTOR",
+        "`in_process`; `multiprocess` with a Spark Connect remote",
+        "how a run executes its steps: `in_process` or `multiprocess`",
+    ),
+    Setting(
+        "ADDON_OKRS_MIN_SUCCESS_MARKERS",
+        "`1`",
+        "`_SUCCESS` files a source day needs before it is built (production: `100`)",
+    ),
+    Setting(
+        "ADDON_OKRS_ALLOW_UNREADY_SOURCES",
+        "`false`",
+        "build a source day even without its `_SUCCESS` markers (an operator's override)",
+    ),
+    Setting(
+        "ADDON_OKRS_TARGET_FILE_MB",
+        "`280`",
+        "the size each output file aims at",
+    ),
+    Setting(
+        "ADDON_OKRS_LOOKBACK_DAYS",
+        "`7`",
+        "how many recent days each sensor tick checks",
+    ),
+    Setting(
+        "ADDON_OKRS_SENSOR_INTERVAL_SECONDS",
+        "`60`",
+        "time between sensor ticks",
+    ),
+    Setting(
+        "ADDON_OKRS_S3_ENDPOINT_URL",
+        "unset (AWS)",
+        "an S3-compatible endpoint, for the sensor's listing and the folder work outside Spark",
+        fallbacks=("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+    ),
+    Setting(
+        "AWS_REGION",
+        "unset",
+        "the S3 region for the folder work outside Spark",
+        fallbacks=("AWS_DEFAULT_REGION",),
+    ),
+    Setting(
+        "JAVA_HOME",
+        "`java` on `PATH`",
+        "the Java runtime local Spark starts (17, 21 or 25)",
+    ),
+    Setting(
+        "DAGSTER_HOME",
+        "`.dagster_home` (set by `make`)",
+        "Dagster's instance folder: run history, sensors; `make` puts `deploy/dagster.yaml` there",
+    ),
+)
+
+EXECUTORS = ("in_process", "multiprocess")
+_DECLARED = {s.env: s for s in SETTINGS}
 
 
-def resolve(value: str | dg.EnvVar) -> str:
-    """The value a setting has now (an EnvVar read from the environment)."""
-    if isinstance(value, dg.EnvVar):
-        return value.get_value() or ""
-    return value
+def parse_spark_conf(text: str, setting: str = "ADDON_OKRS_SPARK_CONF") -> dict[str, str]:
+    """`key=value` pairs, one per line (values may hold commas, e.g. spark.jars.packages) or,
+    on a single line, separated by commas; or a JSON object. Blank lines and lines starting
+    with # are skipped."""
+    text = text.strip()
+    if not text:
+        return {}
+    if text.startswith("{"):
+        try:
+            loaded = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise SettingsError(f"{setting} is not valid JSON: {error}") from error
+        if not isinstance(loaded, dict):
+            raise SettingsError(f"{setting} must be a JSON object of Spark settings")
+        return {str(k): str(v) for k, v in loaded.items()}
+    conf: dict[str, str] = {}
+    items = text.splitlines() if "\n" in text else text.split(",")
+    for item in items:
+        item = item.strip()
+        if not item or item.startswith("#"):
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SettingsError(
+                f"{setting}: {item!r} is not key=value "
+                "(example: spark.executor.memory=4g,spark.sql.shuffle.partitions=400)"
+            )
+        conf[key.strip()] = value.strip()
+    return conf
 
 
-def int_setting(env_var: str, default: int) -> int:
-    """As `setting`, for whole numbers (Dagster's IntEnvVar is an int to type checkers)."""
-    return dg.EnvVar.int(env_var) if os.environ.get(env_var) else default
+@dataclass(frozen=True)
+class Settings:
+    """The values in force. Built by `from_env`; tests and tools build it directly."""
+
+    source_root: str
+    output_root: str
+    intermediate_root: str
+    spark_master: str = "local[*]"
+    spark_remote: str | None = None
+    spark_conf: Mapping[str, str] = field(default_factory=dict)
+    executor: str = "in_process"
+    min_success_markers: int = 1
+    allow_unready_sources: bool = False
+    target_file_mb: float = 280
+    lookback_days: int = 7
+    sensor_interval_seconds: int = 60
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    java_home: str | None = None
+    dagster_home: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("source_root", "output_root", "intermediate_root"):
+            setting = f"ADDON_OKRS_{name.upper()}"
+            object.__setattr__(self, name, normalise_root(getattr(self, name), setting))
+        if self.executor not in EXECUTORS:
+            raise SettingsError(
+                f"ADDON_OKRS_EXECUTOR={self.executor!r}: choose one of {', '.join(EXECUTORS)}"
+            )
+        if (
+            self.executor == "multiprocess"
+            and not self.spark_remote
+            and self.spark_master.startswith("local")
+        ):
+            raise SettingsError(
+                f"ADDON_OKRS_EXECUTOR=multiprocess with Spark in local mode ({self.spark_master}) "
+                "would start one Spark per step, each unable to see the others' session. Use it "
+                "with ADDON_OKRS_SPARK_REMOTE (Spark Connect) or a cluster ADDON_OKRS_SPARK_MASTER."
+            )
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> "Settings":
+        """The settings of this process: each variable of SETTINGS, else its default."""
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            for candidate in (name, *_DECLARED[name].fallbacks):
+                value = env.get(candidate, "").strip()
+                if value:
+                    return value
+            return None
+
+        def number(name: str, default: int) -> int:
+            text = get(name)
+            if text is None:
+                return default
+            try:
+                value = int(text)
+            except ValueError:
+                raise SettingsError(f"{name}={text!r} is not a whole number") from None
+            if value < 0:
+                raise SettingsError(f"{name}={value} must not be negative")
+            return value
+
+        def flag(name: str) -> bool:
+            return (get(name) or "").lower() in ("1", "true", "yes")
+
+        warehouse = (
+            get("ADDON_OKRS_WAREHOUSE")
+            or (cwd or Path.cwd()).joinpath("warehouse").absolute().as_uri()
+        )
+        output_root = normalise_root(
+            get("ADDON_OKRS_OUTPUT_ROOT") or warehouse, "ADDON_OKRS_OUTPUT_ROOT"
+        )
+        remote = get("ADDON_OKRS_SPARK_REMOTE")
+        target_file_mb = get("ADDON_OKRS_TARGET_FILE_MB") or "280"
+        try:
+            target = float(target_file_mb)
+        except ValueError:
+            raise SettingsError(
+                f"ADDON_OKRS_TARGET_FILE_MB={target_file_mb!r} is not a number"
+            ) from None
+        return cls(
+            source_root=get("ADDON_OKRS_SOURCE_ROOT") or warehouse,
+            output_root=output_root,
+            intermediate_root=get("ADDON_OKRS_INTERMEDIATE_ROOT") or output_root + "/intermediate",
+            spark_master=get("ADDON_OKRS_SPARK_MASTER") or "local[*]",
+            spark_remote=remote,
+            spark_conf=parse_spark_conf(get("ADDON_OKRS_SPARK_CONF") or ""),
+            executor=(get("ADDON_OKRS_EXECUTOR") or ("multiprocess" if remote else "in_process"))
+            .strip()
+            .lower(),
+            min_success_markers=number("ADDON_OKRS_MIN_SUCCESS_MARKERS", 1),
+            allow_unready_sources=flag("ADDON_OKRS_ALLOW_UNREADY_SOURCES"),
+            target_file_mb=target,
+            lookback_days=number("ADDON_OKRS_LOOKBACK_DAYS", 7),
+            sensor_interval_seconds=number("ADDON_OKRS_SENSOR_INTERVAL_SECONDS", 60),
+            s3_endpoint_url=get("ADDON_OKRS_S3_ENDPOINT_URL"),
+            s3_region=get("AWS_REGION"),
+            java_home=get("JAVA_HOME"),
+            dagster_home=get("DAGSTER_HOME"),
+        )
 
 
-def source_root() -> str | dg.EnvVar:
-    return setting(ENV_SOURCE_ROOT, warehouse_uri())
-
-
-def output_root() -> str | dg.EnvVar:
-    return setting(ENV_OUTPUT_ROOT, warehouse_uri())
-
-
-def intermediate_root() -> str | dg.EnvVar:
-    """Intermediates follow the output root unless they have a root of their own."""
-    output = os.environ.get(ENV_OUTPUT_ROOT) or warehouse_uri()
-    return setting(ENV_INTERMEDIATE_ROOT, output.rstrip("/") + "/intermediate")
-
-
-def dagster_home_is_set() -> bool:
-    return bool(os.environ.get("DAGSTER_HOME"))
+def markdown_table() -> str:
+    """The README's configuration table, from SETTINGS."""
+    lines = ["| environment variable | default | what |", "|---|---|---|"]
+    for s in SETTINGS:
+        name = f"`{s.env}`" + "".join(f", else `{f}`" for f in s.fallbacks)
+        lines.append(f"| {name} | {s.default} | {s.description} |")
+    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""How many files a day of output is written as (SPEC.md, "File sizing")."""
+"""How many files a day of output is written as (docs/dataset.md, "File sizing")."""
 
 import math
 

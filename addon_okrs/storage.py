@@ -55,21 +55,22 @@ def normalise_root(uri: str, setting: str) -> str:
     )
 
 
-def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+@dataclass(frozen=True)
+class S3Options:
+    """How pyarrow reaches S3: an S3-compatible endpoint and a region (both from Settings);
+    credentials come from the usual AWS chain."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+
+
+def _filesystem(uri: str, s3: S3Options) -> tuple[pafs.FileSystem, str]:
     parsed = urlparse(uri)
     if parsed.scheme in LOCAL_SCHEMES:
         return pafs.LocalFileSystem(), parsed.path
     if parsed.scheme in S3_SCHEMES:
-        endpoint = (
-            os.environ.get("ADDON_OKRS_S3_ENDPOINT_URL")
-            or os.environ.get("AWS_ENDPOINT_URL_S3")
-            or os.environ.get("AWS_ENDPOINT_URL")
-        )
-        s3 = pafs.S3FileSystem(
-            endpoint_override=endpoint,
-            region=os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION"),
-        )
-        return s3, parsed.netloc + parsed.path
+        filesystem = pafs.S3FileSystem(endpoint_override=s3.endpoint_url, region=s3.region)
+        return filesystem, parsed.netloc + parsed.path
     raise StorageConfigError(f"unsupported storage URI {uri!r}")
 
 
@@ -82,8 +83,8 @@ class Location:
     path: str
 
     @classmethod
-    def from_uri(cls, uri: str) -> "Location":
-        fs, path = _filesystem(uri)
+    def from_uri(cls, uri: str, s3: S3Options | None = None) -> "Location":
+        fs, path = _filesystem(uri, s3 or S3Options())
         return cls(uri=uri.rstrip("/"), fs=fs, path=path.rstrip("/"))
 
     def join(self, *parts: str) -> "Location":

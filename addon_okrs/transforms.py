@@ -1,4 +1,4 @@
-"""The business rules of addons/agg/v1 (SPEC.md), as plain DataFrame -> DataFrame functions.
+"""The business rules of addons/agg/v1 (docs/dataset.md), as plain DataFrame -> DataFrame functions.
 
 Every frame carries the day column and every aggregation groups by it, so a run over several
 days gives each day exactly its single-day result. Nothing here knows about Dagster or storage.
@@ -25,7 +25,7 @@ def _channel() -> Column:
 
 
 def _is_false(column: str) -> Column:
-    # A null flag is unknown, and an unknown add-on is not counted (SPEC: a null excludes).
+    # A null flag is unknown, and an unknown add-on is not counted (docs/dataset.md, rule A).
     return F.coalesce(F.col(column) == F.lit(False), F.lit(False))
 
 
@@ -93,7 +93,7 @@ def ms_has_theme(main_summary: DataFrame) -> DataFrame:
     # The sum of the distinct signs (+1 custom, -1 default) without a distinct aggregate,
     # which would cost a second shuffle: (custom seen) - (default seen).
     has_custom_theme = F.max(is_custom.cast("int")) - F.max((~is_custom).cast("int"))
-    # Every active add-on counts here, system and disabled included (SPEC: install days).
+    # Every active add-on counts, system and disabled included (docs/dataset.md, min_install_day).
     earliest_install_in_ping = F.array_min(F.col("active_addons.install_day"))
     return (
         by_client(pings_of_known_clients(main_summary))
@@ -177,3 +177,21 @@ def addon_aggregates(
         for field in ADDON_AGGREGATES_SCHEMA.fields
     ]
     return joined.select(DAY, *contract)
+
+
+def addon_aggregates_from_sources(
+    addons: DataFrame, main_summary: DataFrame, cache: bool = False
+) -> DataFrame:
+    """The whole chain in one plan, as the asset graph composes it step by step.
+
+    With `cache`, the two per-source aggregates are kept in Spark's cache: each feeds two
+    branches that prune their columns differently, so without it Spark scans each source twice
+    (the asset graph avoids that by persisting them as assets).
+    """
+    counts = count_by_client_day(addons)
+    themes = ms_has_theme(main_summary)
+    if cache:
+        counts, themes = counts.persist(), themes.persist()
+    return addon_aggregates(
+        counts, user_types(counts), ms_install_days(themes), themes, channel_counts(themes)
+    )

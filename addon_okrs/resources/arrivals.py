@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import dagster as dg
 from pydantic import Field
 
-from addon_okrs.schema import DAY
+from addon_okrs.catalog import TableSpec
 from addon_okrs.storage import MARKER, Location, normalise_root
 
 
@@ -14,7 +14,7 @@ from addon_okrs.storage import MARKER, Location, normalise_root
 class DayMarkers:
     """The `_SUCCESS` files found below one table's day folder."""
 
-    table: str
+    table: str  # the table's path, as upstream names it: addons/v2
     day: str
     location: str
     count: int
@@ -28,25 +28,22 @@ class ArrivalStoreError(RuntimeError):
 class ArrivalStore(dg.ConfigurableResource):
     """Counts a day's markers under `root`/`table`/submission_date_s3=D/, at any depth."""
 
-    root: str = Field(description="source root URI, where addons/v2 and main_summary/v4 are")
+    root: str = Field(description="source root URI, where the source tables are")
     min_success_markers: int = Field(
         default=1,
         description="markers a day folder needs to count as arrived (100: one per sample_id)",
     )
     lookback_days: int = Field(default=7, description="how many recent days each tick checks")
 
-    def day_markers(self, table: str, day: str) -> DayMarkers:
+    def day_markers(self, table: TableSpec, day: str) -> DayMarkers:
         raise NotImplementedError
-
-    def _day_prefix(self, table: str, day: str) -> str:
-        return f"{table}/{DAY}={day}"
 
 
 class LocalArrivalStore(ArrivalStore):
     """Markers in a local folder (`file://` root or a plain path)."""
 
-    def day_markers(self, table: str, day: str) -> DayMarkers:
+    def day_markers(self, table: TableSpec, day: str) -> DayMarkers:
         root = Location.from_uri(normalise_root(self.root, "root"))
-        folder = root.join(self._day_prefix(table, day))
+        folder = root.join(table.day_path(day))
         times = [i.mtime.timestamp() for i in folder.files() if i.base_name == MARKER and i.mtime]
-        return DayMarkers(table, day, folder.path, len(times), max(times, default=0.0))
+        return DayMarkers(table.path, day, folder.path, len(times), max(times, default=0.0))

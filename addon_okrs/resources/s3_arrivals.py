@@ -9,6 +9,7 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 from pydantic import PrivateAttr
 
+from addon_okrs.catalog import TableSpec
 from addon_okrs.resources.arrivals import ArrivalStore, ArrivalStoreError, DayMarkers
 from addon_okrs.storage import MARKER
 
@@ -26,10 +27,10 @@ class S3ArrivalStore(ArrivalStore):
             self._client = self.s3.get_client()
         return self._client
 
-    def day_markers(self, table: str, day: str) -> DayMarkers:
+    def day_markers(self, table: TableSpec, day: str) -> DayMarkers:
         parsed = urlparse(self.root)
         bucket, base = parsed.netloc, parsed.path.strip("/")
-        prefix = "/".join(p for p in (base, self._day_prefix(table, day)) if p) + "/"
+        prefix = "/".join(p for p in (base, table.day_path(day)) if p) + "/"
         location = f"s3://{bucket}/{prefix}"
         times: list[float] = []
         try:
@@ -42,4 +43,4 @@ class S3ArrivalStore(ArrivalStore):
                 )
         except Exception as error:  # botocore raises several unrelated types; all mean "can't list"
             raise ArrivalStoreError(f"cannot list {location}: {error}") from error
-        return DayMarkers(table, day, location, len(times), max(times, default=0.0))
+        return DayMarkers(table.path, day, location, len(times), max(times, default=0.0))

@@ -1,15 +1,15 @@
 """The Spark session resource: local mode by default, a cluster master or a Spark Connect
 server by configuration, and one session per run process however many assets use it."""
 
-import json
 import os
 import shutil
 from typing import Any
 
-import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 from pyspark.sql import SparkSession
+
+from addon_okrs.settings import Settings
 
 # Local-mode settings that suit a laptop-sized day; any of them can be overridden in `conf`.
 # What the plan relies on to be fast anywhere (transforms.by_client): joins on (day, client,
@@ -37,9 +37,9 @@ class JavaNotFoundError(RuntimeError):
     pass
 
 
-def find_java() -> str:
-    """The java binary Spark will launch, or a JavaNotFoundError saying what to install."""
-    java_home = os.environ.get("JAVA_HOME")
+def find_java(java_home: str | None) -> str:
+    """The java binary Spark will launch (JAVA_HOME's, else `java` on PATH), or a
+    JavaNotFoundError saying what to install."""
     if java_home:
         candidate = os.path.join(java_home, "bin", "java")
         if os.access(candidate, os.X_OK):
@@ -71,13 +71,9 @@ class SparkResource(LazyPySparkResource):
     )
     app_name: str = "addon_okrs"
     spark_config: dict[str, Any] = Field(default_factory=dict)
-
-    @classmethod
-    def for_tests(cls) -> "SparkResource":
-        return cls(
-            master="local[2]",
-            spark_config={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4"},
-        )
+    java_home: str | None = Field(
+        default=None, description="the Java runtime for local Spark (else java on PATH)"
+    )
 
     def get_session(self) -> SparkSession:
         return self.spark_session
@@ -89,7 +85,7 @@ class SparkResource(LazyPySparkResource):
             builder = SparkSession.builder.remote(self.remote)
             conf: dict[str, Any] = {**PLAN_DEFAULTS, **self.spark_config}
         else:
-            find_java()
+            find_java(self.java_home)
             builder = SparkSession.builder.master(self.master)
             conf = (
                 {**PLAN_DEFAULTS, **LOCAL_DEFAULTS, **self.spark_config}
@@ -102,54 +98,11 @@ class SparkResource(LazyPySparkResource):
         self._spark_session = builder.getOrCreate()
 
 
-ENV_MASTER = "ADDON_OKRS_SPARK_MASTER"
-ENV_REMOTE = "ADDON_OKRS_SPARK_REMOTE"
-ENV_CONF = "ADDON_OKRS_SPARK_CONF"
-
-
-class SparkConfError(ValueError):
-    pass
-
-
-def parse_spark_conf(text: str) -> dict[str, str]:
-    """`key=value` pairs, one per line (values may hold commas, e.g. spark.jars.packages) or,
-    on a single line, separated by commas; or a JSON object. Blank lines and lines starting
-    with # are skipped."""
-    text = text.strip()
-    if not text:
-        return {}
-    if text.startswith("{"):
-        try:
-            loaded = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise SparkConfError(f"{ENV_CONF} is not valid JSON: {error}") from error
-        if not isinstance(loaded, dict):
-            raise SparkConfError(f"{ENV_CONF} must be a JSON object of Spark settings")
-        return {str(k): str(v) for k, v in loaded.items()}
-    conf: dict[str, str] = {}
-    items = text.splitlines() if "\n" in text else text.split(",")
-    for item in items:
-        item = item.strip()
-        if not item or item.startswith("#"):
-            continue
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise SparkConfError(
-                f"{ENV_CONF}: {item!r} is not key=value "
-                "(example: spark.executor.memory=4g,spark.sql.shuffle.partitions=400)"
-            )
-        conf[key.strip()] = value.strip()
-    return conf
-
-
-def spark_resource_from_env() -> SparkResource:
-    """Master, remote and extra Spark conf from ADDON_OKRS_SPARK_MASTER, _REMOTE and _CONF."""
-    settings: dict[str, Any] = {}
-    if os.environ.get(ENV_MASTER):
-        settings["master"] = dg.EnvVar(ENV_MASTER)
-    if os.environ.get(ENV_REMOTE):
-        settings["remote"] = dg.EnvVar(ENV_REMOTE)
-    conf = parse_spark_conf(os.environ.get(ENV_CONF, ""))
-    if conf:
-        settings["spark_config"] = conf
-    return SparkResource(**settings)
+def spark_resource(settings: Settings) -> SparkResource:
+    """The Spark resource of these settings: master or Connect remote, and extra conf."""
+    return SparkResource(
+        master=settings.spark_master,
+        remote=settings.spark_remote,
+        spark_config=dict(settings.spark_conf),
+        java_home=settings.java_home,
+    )

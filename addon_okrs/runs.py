@@ -1,0 +1,52 @@
+"""One way to build a day or a range of days in one run, in this process: what the CLI, the
+tests and the tools call. The run is recorded in DAGSTER_HOME when that is set."""
+
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+
+from addon_okrs.code_location import all_assets, asset_checks, build_resources
+from addon_okrs.settings import Settings
+
+EVERYTHING = "*addon_aggregates"
+
+
+def range_tags(first: str, last: str) -> dict[str, str]:
+    """The tags that make one run cover first..last (what a single-run backfill sets)."""
+    return {
+        "dagster/asset_partition_range_start": first,
+        "dagster/asset_partition_range_end": last,
+    }
+
+
+def materialize_days(
+    settings: Settings,
+    first: str,
+    last: str | None = None,
+    *,
+    selection: str = EVERYTHING,
+    with_checks: bool = True,
+    run_config: Mapping[str, Any] | None = None,
+    instance: dg.DagsterInstance | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Every selected asset (and, with_checks, its checks) for first..last in one run.
+    Failures are returned in the result, not raised."""
+    if instance is None:
+        instance = (
+            dg.DagsterInstance.get() if settings.dagster_home else dg.DagsterInstance.ephemeral()
+        )
+    days: dict[str, Any] = (
+        {"partition_key": first}
+        if last is None or last == first
+        else {"tags": range_tags(first, last)}
+    )
+    return dg.materialize(
+        [*all_assets, *(asset_checks if with_checks else [])],
+        selection=selection,
+        resources=build_resources(settings),
+        instance=instance,
+        run_config=dict(run_config or {}),
+        raise_on_error=False,
+        **days,
+    )
