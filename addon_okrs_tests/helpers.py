@@ -5,16 +5,6 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from pyspark.sql import SparkSession
 
-# The assets the graph builds, in the notebook's order (the two sources are not built here).
-BUILT = [
-    "count_by_client_day",
-    "user_types",
-    "ms_has_theme",
-    "ms_install_days",
-    "channel_counts",
-    "addon_aggregates",
-]
-
 
 def executions_scanning(spark: SparkSession, path: str) -> int:
     """How many SQL executions so far had `path` in their physical plan (classic Spark only)."""

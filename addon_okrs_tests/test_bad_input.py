@@ -11,13 +11,13 @@ import pytest
 from pyspark.sql import SparkSession
 
 from addon_okrs import cli
-from addon_okrs.definitions import all_assets, build_resources
 from addon_okrs.generate import generate_days
-from addon_okrs.io_manager import ParquetIOManager
 from addon_okrs.partitions import daily_partitions
-from addon_okrs.resources.spark import SparkResource
+from addon_okrs.runs import materialize_days
+from addon_okrs.settings import Settings
 from addon_okrs.storage import StorageConfigError
 from addon_okrs_tests.helpers import executions_scanning
+from harness.settings import local_settings
 
 DAY = "20170501"
 pytestmark = pytest.mark.slow
@@ -37,28 +37,13 @@ def run(
     base: Path,
     range_end: str | None = None,
     run_config: dict[str, Any] | None = None,
-    **io: Any,
+    **settings: Any,
 ) -> dg.ExecuteInProcessResult:
-    spark = SparkResource.for_tests()
-    roots = {
-        "source_root": (base / "sources").as_uri(),
-        "output_root": (base / "output").as_uri(),
-        "intermediate_root": (base / "output" / "intermediate").as_uri(),
-    }
-    resources = build_resources(spark, *roots.values())
-    if io:
-        resources["io_manager"] = ParquetIOManager(spark=spark, **roots, **io)
-    if range_end:
-        tags = {
-            "dagster/asset_partition_range_start": DAY,
-            "dagster/asset_partition_range_end": range_end,
-        }
-        return dg.materialize(all_assets, resources=resources, tags=tags, raise_on_error=False)
-    return dg.materialize(
-        all_assets,
-        resources=resources,
-        partition_key=DAY,
-        raise_on_error=False,
+    return materialize_days(
+        local_settings(base / "sources", base / "output", **settings),
+        DAY,
+        range_end,
+        with_checks=False,
         run_config=run_config,
     )
 
@@ -263,12 +248,10 @@ def test_a_day_empty_after_the_filters_fails_unless_allowed(base: Path) -> None:
     ],
 )
 def test_malformed_storage_uri_is_rejected_at_load_naming_the_setting(
-    monkeypatch: pytest.MonkeyPatch, value: str, message: str
+    value: str, message: str
 ) -> None:
-    monkeypatch.setenv("ADDON_OKRS_OUTPUT_ROOT", value)
-
     with pytest.raises(StorageConfigError) as error:
-        build_resources(SparkResource.for_tests())
+        Settings.from_env({"ADDON_OKRS_OUTPUT_ROOT": value})
 
     assert str(error.value) == message
 

@@ -10,8 +10,8 @@ import pytest
 from pyspark.sql import SparkSession
 
 from addon_okrs import checks
-from addon_okrs.definitions import all_assets, build_resources
-from addon_okrs.resources.spark import SparkResource
+from addon_okrs.code_location import all_assets, build_resources
+from harness.settings import local_settings
 
 DAY = "20170501"
 SCHEMA = pa.schema(
@@ -56,9 +56,7 @@ def publish(root: Path, day: str, rows: list[dict[str, Any]]) -> None:
 def run_check(
     root: Path, check: dg.AssetChecksDefinition, run_config: dict[str, Any] | None = None
 ) -> dg.AssetCheckEvaluation:
-    resources = build_resources(
-        SparkResource.for_tests(), root.as_uri(), root.as_uri(), (root / "intermediate").as_uri()
-    )
+    resources = build_resources(local_settings(root, root))
     # A job of checks alone has no partitions of its own; the partition comes as the run tag.
     job = dg.define_asset_job("check_only", selection=dg.AssetSelection.checks(check))
     definitions = dg.Definitions(

@@ -5,33 +5,34 @@ The servers run on loopback, started and stopped by these tests. Runs go through
 `dagster asset materialize` in a fresh process, as a user (or a deployment) runs them.
 """
 
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import dagster as dg
 import pytest
 from pyspark.sql import SparkSession
 
-from addon_okrs.checks import addon_aggregates_checks
-from addon_okrs.definitions import all_assets, build_resources
+from addon_okrs.assets import built_asset_names
+from addon_okrs.catalog import ADDON_AGGREGATES
 from addon_okrs.generate import generate_days
-from addon_okrs.resources.spark import SparkResource
-from addon_okrs_tests.helpers import BUILT, day_rows
-from addon_okrs_tests.servers import (
+from addon_okrs.runs import materialize_days
+from addon_okrs_tests.helpers import day_rows
+from harness.servers import (
     BIN,
     ConnectServer,
+    child_env,
     loopback_env,
+    materialize_command,
     spark_connect_server,
     spark_standalone_cluster,
 )
+from harness.settings import local_settings
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 DAY = "20170503"
 CLIENTS = 3000
-OUTPUT = "addons/agg/v1"
+OUTPUT = ADDON_AGGREGATES.path
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +48,7 @@ def local_result(
 ) -> list[tuple[object, ...]]:
     """The day as local mode builds it (the test session's local Spark)."""
     out = tmp_path_factory.mktemp("cluster-local")
-    result = dg.materialize(
-        [*all_assets, *addon_aggregates_checks],
-        resources=build_resources(
-            SparkResource.for_tests(), sources.as_uri(), out.as_uri(), (out / "i").as_uri()
-        ),
-        partition_key=DAY,
-        selection="*addon_aggregates",
-    )
+    result = materialize_days(local_settings(sources, out), DAY)
     assert result.success
     rows = day_rows(out / OUTPUT, DAY)
     assert len(rows) > 2000  # a real day, not an empty one
@@ -77,10 +71,7 @@ def materialize_in_a_fresh_process(
     for unset in ("ADDON_OKRS_INTERMEDIATE_ROOT", "ADDON_OKRS_EXECUTOR"):
         if unset not in spark_env:
             env.pop(unset, None)
-    command = [
-        str(BIN / "dagster"), "asset", "materialize", "-m", "addon_okrs.definitions",
-        "--select", "*addon_aggregates", "--partition", DAY,
-    ]  # fmt: skip
+    command = materialize_command(DAY)
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     log = done.stdout + done.stderr
     (base / "materialize.log").write_text(log)
@@ -89,7 +80,7 @@ def materialize_in_a_fresh_process(
 
 
 def assert_every_step_succeeded(log: str) -> None:
-    for step in BUILT:
+    for step in built_asset_names:
         assert f'Finished execution of step "{step}"' in log
     assert "RUN_SUCCESS" in log
 
@@ -136,7 +127,7 @@ def test_spark_connect_gives_the_local_result_with_the_multiprocess_executor(
 
     assert_every_step_succeeded(log)
     # A remote engine makes the executor multiprocess: each step its own process and session.
-    for step in BUILT:
+    for step in built_asset_names:
         assert f'Launching subprocess for "{step}"' in log
     assert connect_server.jobs() > jobs_before  # the work ran on the server
     assert day_rows(out / OUTPUT, DAY) == local_result
@@ -161,7 +152,7 @@ def test_spark_connect_gives_the_local_result_in_one_process(
 
 
 def test_multiprocess_with_local_spark_is_refused_naming_the_settings() -> None:
-    env = {**os.environ, "ADDON_OKRS_EXECUTOR": "multiprocess"}
+    env = child_env(ADDON_OKRS_EXECUTOR="multiprocess")
     env.pop("ADDON_OKRS_SPARK_REMOTE", None)
     env.pop("ADDON_OKRS_SPARK_MASTER", None)
     done = subprocess.run(
@@ -172,7 +163,7 @@ def test_multiprocess_with_local_spark_is_refused_naming_the_settings() -> None:
     )
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == (
-        "addon_okrs.definitions.ExecutorChoiceError: ADDON_OKRS_EXECUTOR=multiprocess with Spark "
+        "addon_okrs.settings.SettingsError: ADDON_OKRS_EXECUTOR=multiprocess with Spark "
         "in local mode (local[*]) would start one Spark per step, each unable to see the others' "
         "session. Use it with ADDON_OKRS_SPARK_REMOTE (Spark Connect) or a cluster "
         "ADDON_OKRS_SPARK_MASTER."

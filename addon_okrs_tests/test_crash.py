@@ -6,15 +6,15 @@ import subprocess
 import time
 from pathlib import Path
 
-import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
-from addon_okrs.definitions import all_assets, build_resources
+from addon_okrs.catalog import ADDON_AGGREGATES
 from addon_okrs.generate import generate_day
-from addon_okrs.resources.spark import SparkResource
-from addon_okrs_tests.servers import BIN
+from addon_okrs.runs import materialize_days
+from harness.servers import child_env, materialize_command
+from harness.settings import local_settings
 
 PROJECT = Path(__file__).resolve().parents[1]
 DAY = "20170501"
@@ -30,36 +30,20 @@ def test_sigkill_during_the_final_write_keeps_the_previous_day_and_the_next_run_
 ) -> None:
     sources, output = tmp_path / "sources", tmp_path / "output"
     generate_day(sources.as_uri(), DAY, clients=300_000, seed=4, samples=4)
-    resources = build_resources(
-        SparkResource.for_tests(),
-        sources.as_uri(),
-        output.as_uri(),
-        (output / "intermediate").as_uri(),
-    )
-    assert dg.materialize(all_assets, resources=resources, partition_key=DAY).success
-    table = output / "addons/agg/v1"
+    settings = local_settings(sources, output)
+    assert materialize_days(settings, DAY, with_checks=False).success
+    table = output / ADDON_AGGREGATES.path
     day = table / f"submission_date_s3={DAY}"
     previous = files(day)
     previous_rows = pq.read_table(day).num_rows
 
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(tmp_path),
-        "ADDON_OKRS_SOURCE_ROOT": sources.as_uri(),
-        "ADDON_OKRS_OUTPUT_ROOT": output.as_uri(),
-    }
+    env = child_env(
+        DAGSTER_HOME=str(tmp_path),
+        ADDON_OKRS_SOURCE_ROOT=sources.as_uri(),
+        ADDON_OKRS_OUTPUT_ROOT=output.as_uri(),
+    )
     (tmp_path / "dagster.yaml").touch()
-    command = [
-        str(BIN / "dagster"),
-        "asset",
-        "materialize",
-        "-m",
-        "addon_okrs.definitions",
-        "--select",
-        "*addon_aggregates",
-        "--partition",
-        DAY,
-    ]
+    command = materialize_command(DAY)
     with (tmp_path / "killed-run.log").open("wb") as log:
         run = subprocess.Popen(
             command,
@@ -88,7 +72,7 @@ def test_sigkill_during_the_final_write_keeps_the_previous_day_and_the_next_run_
     assert pq.read_table(day).num_rows == previous_rows
     assert any(staging.iterdir())  # the killed run's leftovers, outside the readers' view
 
-    assert dg.materialize(all_assets, resources=resources, partition_key=DAY).success
+    assert materialize_days(settings, DAY, with_checks=False).success
 
     assert sorted(p.name for p in table.iterdir()) == [f"submission_date_s3={DAY}"]
     assert pq.read_table(day).num_rows == previous_rows

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from addon_okrs.generate import generate_day
-from addon_okrs_tests.dagster_dev import DagsterDev
+from harness.dagster_dev import DagsterDev
 
 LOCATION = "addon_okrs.definitions"
 SENSOR_RUNS = {"dagster/sensor_name": "upstream_arrival_sensor"}

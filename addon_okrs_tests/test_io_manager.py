@@ -10,14 +10,16 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from addon_okrs.contracts import SourceSchemaError
-from addon_okrs.io_manager import EmptySourceDayError, MissingSourceDayError, TableStore
 from addon_okrs.schema import DAY
+from addon_okrs.tables import EmptySourceDayError, MissingSourceDayError, TableStore, Warehouse
 from addon_okrs_tests.helpers import executions_scanning, file_names
 
 
 def store(spark: SparkSession, root: Path, target_file_mb: float = 280) -> TableStore:
     uri = root.as_uri()
-    return TableStore(spark, uri, uri, f"{uri}/intermediate", target_file_mb=target_file_mb)
+    return TableStore(
+        spark, Warehouse(uri, uri, f"{uri}/intermediate"), target_file_mb=target_file_mb
+    )
 
 
 def numbered(spark: SparkSession, day: str, rows: int) -> DataFrame:

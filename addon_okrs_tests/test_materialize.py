@@ -9,14 +9,15 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
-from addon_okrs.assets import built_assets
-from addon_okrs.checks import addon_aggregates_checks
-from addon_okrs.definitions import all_assets, build_resources
+from addon_okrs.assets import built_asset_names, built_assets
 from addon_okrs.generate import generate_days
-from addon_okrs.resources.spark import SparkResource
+from addon_okrs.runs import materialize_days
 from addon_okrs.schema import DAY
-from addon_okrs_tests.helpers import BUILT, day_rows, file_names
-from addon_okrs_tests.reference import reference_addon_aggregates
+from addon_okrs_tests.helpers import day_rows, file_names
+from harness.reference import reference_addon_aggregates
+from harness.settings import local_settings
+
+BUILT = built_asset_names
 
 DAYS = ["20170501", "20170502", "20170503", "20170504", "20170505"]
 pytestmark = pytest.mark.slow
@@ -32,20 +33,7 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def materialize(
     sources: Path, out: Path, first: str, last: str | None = None
 ) -> dg.ExecuteInProcessResult:
-    resources = build_resources(
-        SparkResource.for_tests(), sources.as_uri(), out.as_uri(), (out / "intermediate").as_uri()
-    )
-    if last is None:
-        return dg.materialize(
-            [*all_assets, *addon_aggregates_checks], resources=resources, partition_key=first
-        )
-    range_tags = {
-        "dagster/asset_partition_range_start": first,
-        "dagster/asset_partition_range_end": last,
-    }
-    return dg.materialize(
-        [*all_assets, *addon_aggregates_checks], resources=resources, tags=range_tags
-    )
+    return materialize_days(local_settings(sources, out), first, last)
 
 
 def materializations(
@@ -165,18 +153,7 @@ def test_every_asset_retries_twice_with_back_off() -> None:
 def test_a_missing_source_day_fails_once_without_retries(
     spark: SparkSession, sources: Path, tmp_path: Path
 ) -> None:
-    result = dg.materialize(
-        all_assets,
-        resources=build_resources(
-            SparkResource.for_tests(),
-            sources.as_uri(),
-            tmp_path.as_uri(),
-            (tmp_path / "intermediate").as_uri(),
-        ),
-        partition_key="20170509",
-        selection="*addon_aggregates",
-        raise_on_error=False,
-    )
+    result = materialize_days(local_settings(sources, tmp_path), "20170509", with_checks=False)
 
     assert not result.success
     failures = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]

@@ -13,11 +13,14 @@ import dagster as dg
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from addon_okrs.definitions import defs
+from addon_okrs.code_location import build_definitions
 from addon_okrs.resources.arrivals import ArrivalStore, LocalArrivalStore
 from addon_okrs.resources.s3_arrivals import S3ArrivalStore
-from addon_okrs.sensors import upstream_arrival_sensor
-from addon_okrs_tests.servers import moto_server
+from addon_okrs.sensors import build_arrival_sensor
+from harness.servers import moto_server
+from harness.settings import local_settings
+
+upstream_arrival_sensor = build_arrival_sensor()
 
 TABLES = ("addons/v2", "main_summary/v4")
 CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
@@ -243,7 +246,8 @@ def test_a_tick_needs_no_spark() -> None:
     assert upstream_arrival_sensor.required_resource_keys == {"arrivals"}
 
 
-def test_the_schedule_builds_yesterday_at_one_in_the_morning_utc() -> None:
+def test_the_schedule_builds_yesterday_at_one_in_the_morning_utc(tmp_path: Path) -> None:
+    defs = build_definitions(local_settings(tmp_path, tmp_path))
     schedule = defs.resolve_schedule_def("addon_aggregates_daily_schedule")
     context = dg.build_schedule_context(
         scheduled_execution_time=dt.datetime(2017, 5, 2, 1, 0, tzinfo=dt.UTC)

@@ -1,19 +1,18 @@
-"""The Spark resource's set-up errors, written for the person who has to fix them."""
+"""The Spark resource's set-up errors, written for the person who has to fix them, and the
+Spark settings reaching it."""
 
 import pytest
 
 from addon_okrs.resources.spark import (
     JavaNotFoundError,
-    SparkConfError,
     SparkResource,
     find_java,
-    parse_spark_conf,
-    spark_resource_from_env,
+    spark_resource,
 )
+from addon_okrs.settings import Settings, SettingsError, parse_spark_conf
 
 
 def test_no_java_anywhere_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", "")
 
     with pytest.raises(
@@ -21,16 +20,12 @@ def test_no_java_anywhere_says_what_to_install(monkeypatch: pytest.MonkeyPatch) 
         match=r"Spark needs Java 17, 21 or 25 and none was found "
         r".*apt-get install -y openjdk-17-jre-headless",
     ):
-        SparkResource(master="local[1]").get_session()
+        SparkResource(master="local[1]", java_home=None).get_session()
 
 
-def test_java_home_without_java_names_the_folder(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: object
-) -> None:
-    monkeypatch.setenv("JAVA_HOME", "/opt/no-such-jdk")
-
+def test_java_home_without_java_names_the_folder() -> None:
     with pytest.raises(JavaNotFoundError, match=r"^JAVA_HOME=/opt/no-such-jdk has no bin/java"):
-        find_java()
+        find_java("/opt/no-such-jdk")
 
 
 def test_spark_conf_setting_takes_pairs_lines_or_json() -> None:
@@ -52,12 +47,26 @@ def test_spark_conf_setting_takes_pairs_lines_or_json() -> None:
 
 
 def test_spark_conf_setting_says_what_is_wrong() -> None:
-    with pytest.raises(SparkConfError, match=r"ADDON_OKRS_SPARK_CONF: 'spark.a' is not key=value"):
+    with pytest.raises(SettingsError, match=r"ADDON_OKRS_SPARK_CONF: 'spark.a' is not key=value"):
         parse_spark_conf("spark.a")
-    with pytest.raises(SparkConfError, match="ADDON_OKRS_SPARK_CONF is not valid JSON"):
+    with pytest.raises(SettingsError, match="ADDON_OKRS_SPARK_CONF is not valid JSON"):
         parse_spark_conf("{spark.a: 1}")
 
 
-def test_spark_conf_setting_reaches_the_resource(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ADDON_OKRS_SPARK_CONF", "spark.sql.shuffle.partitions=400")
-    assert spark_resource_from_env().spark_config == {"spark.sql.shuffle.partitions": "400"}
+def test_spark_settings_reach_the_resource() -> None:
+    settings = Settings.from_env(
+        {
+            "ADDON_OKRS_SPARK_CONF": "spark.sql.shuffle.partitions=400",
+            "ADDON_OKRS_SPARK_MASTER": "spark://m:7077",
+            "JAVA_HOME": "/opt/jdk",
+        }
+    )
+
+    resource = spark_resource(settings)
+
+    assert resource.spark_config == {"spark.sql.shuffle.partitions": "400"}
+    assert (resource.master, resource.remote, resource.java_home) == (
+        "spark://m:7077",
+        None,
+        "/opt/jdk",
+    )

@@ -2,15 +2,14 @@
 
 import io
 from collections.abc import Iterator
-from pathlib import Path
 
 import boto3
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from addon_okrs.storage import Location
-from addon_okrs_tests.servers import moto_server
+from addon_okrs.storage import Location, S3Options
+from harness.servers import moto_server
 
 
 @pytest.fixture(scope="module")
@@ -21,10 +20,8 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def s3(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> "boto3.client":
-    monkeypatch.setenv("ADDON_OKRS_S3_ENDPOINT_URL", endpoint)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
     client.create_bucket(Bucket="warehouse")
     return client
@@ -42,14 +39,15 @@ def keys(s3: "boto3.client", prefix: str) -> list[str]:
 
 
 def test_a_day_folder_on_s3_is_listed_counted_moved_and_deleted(
-    s3: "boto3.client", tmp_path: Path
+    s3: "boto3.client", endpoint: str
 ) -> None:
     base = "agg/v1/_staging/run/submission_date_s3=20170501"
     s3.put_object(Bucket="warehouse", Key=f"{base}/part-0.parquet", Body=parquet_bytes(3))
     s3.put_object(Bucket="warehouse", Key=f"{base}/part-1.parquet", Body=parquet_bytes(4))
     s3.put_object(Bucket="warehouse", Key=f"{base}/_SUCCESS", Body=b"")
-    staged = Location.from_uri(f"s3a://warehouse/{base}")
-    final = Location.from_uri("s3a://warehouse/agg/v1/submission_date_s3=20170501")
+    options = S3Options(endpoint_url=endpoint, region="us-east-1")
+    staged = Location.from_uri(f"s3a://warehouse/{base}", options)
+    final = Location.from_uri("s3a://warehouse/agg/v1/submission_date_s3=20170501", options)
 
     assert staged.exists() and not final.exists()
     assert [i.base_name for i in staged.data_files()] == ["part-0.parquet", "part-1.parquet"]

@@ -20,14 +20,8 @@ OUTPUT_COLUMNS = [DAY, *ADDON_AGGREGATES_SCHEMA.fieldNames()]
 def build(
     spark: SparkSession, addons: list[dict[str, Any]], pings: list[dict[str, Any]]
 ) -> DataFrame:
-    """The whole graph, step by step as the assets chain it."""
-    a = addons_df(spark, addons)
-    m = main_summary_df(spark, pings)
-    counts = t.count_by_client_day(a)
-    themes = t.ms_has_theme(m)
-    return t.addon_aggregates(
-        counts, t.user_types(counts), t.ms_install_days(themes), themes, t.channel_counts(themes)
-    )
+    """The whole graph in one plan, as the assets chain it."""
+    return t.addon_aggregates_from_sources(addons_df(spark, addons), main_summary_df(spark, pings))
 
 
 def rows(df: DataFrame) -> list[tuple[Any, ...]]:

@@ -8,32 +8,35 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
-from addon_okrs.definitions import all_assets, build_resources
+from addon_okrs.assets import built_asset_names
+from addon_okrs.catalog import ADDON_AGGREGATES
 from addon_okrs.generate import generate_days
-from addon_okrs.resources.spark import SparkResource
+from addon_okrs.runs import materialize_days
 from addon_okrs.schema import DAY
-from addon_okrs_tests.dagster_dev import (
+from addon_okrs_tests.helpers import day_rows
+from harness.dagster_dev import (
     LOCATION,
     DagsterDev,
     materialize_day_as_the_ui_does,
     wait_for_run,
 )
-from addon_okrs_tests.helpers import BUILT, day_rows
-from addon_okrs_tests.reference import reference_addon_aggregates
-from addon_okrs_tests.ui_tour import asset_graph, asset_page, browser_page
+from harness.reference import reference_addon_aggregates
+from harness.settings import local_settings
+from harness.ui_tour import asset_graph, asset_page, browser_page
+
+BUILT = built_asset_names
 
 pytestmark = [pytest.mark.slow, pytest.mark.ui]
 
 ONE_DAY = "20170605"
 BACKFILL_DAYS = ["20170601", "20170602", "20170603"]
-OUTPUT = "addons/agg/v1"
+OUTPUT = ADDON_AGGREGATES.path
 CHECKS = [
     "channel_counts_consistent",
     "grain_is_unique",
@@ -141,11 +144,8 @@ def test_a_backfill_launched_as_the_dialog_does_is_one_run_with_single_day_resul
     )
     # Each day of the one run equals that day built alone.
     alone = tmp_path / "alone"
-    resources = build_resources(
-        SparkResource.for_tests(), ui.sources.as_uri(), alone.as_uri(), (alone / "i").as_uri()
-    )
     for day in BACKFILL_DAYS:
-        assert dg.materialize(all_assets, resources=resources, partition_key=day).success
+        assert materialize_days(local_settings(ui.sources, alone), day, with_checks=False).success
         rows = day_rows(ui.output / OUTPUT, day)
         assert len(rows) > 1000
         assert rows == day_rows(alone / OUTPUT, day)

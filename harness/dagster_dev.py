@@ -3,7 +3,6 @@ temporary DAGSTER_HOME with the project's deploy/dagster.yaml, a free loopback p
 its own process id; plus GraphQL over plain HTTP, as the UI talks to the webserver."""
 
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -12,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from addon_okrs_tests.servers import BIN, free_port, stop, wait_for_http
+from harness.servers import BIN, child_env, free_port, stop, wait_for_http
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -40,15 +39,14 @@ class DagsterDev:
             home.mkdir()
             shutil.copy(PROJECT / "deploy" / "dagster.yaml", home / "dagster.yaml")
         port = free_port()
-        env = {
-            **os.environ,
-            "DAGSTER_HOME": str(home),
-            "ADDON_OKRS_SOURCE_ROOT": self.sources.as_uri(),
-            "ADDON_OKRS_OUTPUT_ROOT": self.output.as_uri(),
-            "ADDON_OKRS_SENSOR_INTERVAL_SECONDS": "5",
-            "ADDON_OKRS_LOOKBACK_DAYS": "3",
+        env = child_env(
+            DAGSTER_HOME=str(home),
+            ADDON_OKRS_SOURCE_ROOT=self.sources.as_uri(),
+            ADDON_OKRS_OUTPUT_ROOT=self.output.as_uri(),
+            ADDON_OKRS_SENSOR_INTERVAL_SECONDS="5",
+            ADDON_OKRS_LOOKBACK_DAYS="3",
             **self.env,
-        }
+        )
         command = ["dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
         with (self.base / "dagster-dev.log").open("ab") as log:
             self.process = subprocess.Popen(

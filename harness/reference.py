@@ -1,8 +1,8 @@
-"""A second, independent implementation of SPEC.md: DuckDB SQL over the source parquet files.
+"""A second, independent implementation of docs/dataset.md: DuckDB SQL over the source files.
 
-Written from the SPEC's text, not from the Spark code (no shared helpers, different shapes:
+Written from the contract's text, not from the Spark code (no shared helpers, different shapes:
 distinct counts straight from the pings, install days by unnesting), so that the two agree only
-if both read the SPEC the same way. Used by the differential tests and as the single-machine
+if both read the contract the same way. Used by the differential tests and as the single-machine
 peer in the benchmarks.
 """
 
@@ -11,6 +11,8 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+
+from addon_okrs.catalog import ADDONS, MAIN_SUMMARY, TableSpec
 
 DEFAULT_THEME = "{972ce4c6-7e08-4474-a285-3208198ce6fd}"
 
@@ -81,15 +83,13 @@ LEFT JOIN custom cu USING (d, ch)
 def reference_addon_aggregates(source_root: Path, days: Sequence[str]) -> pa.Table:
     """addons/agg/v1 rows of the given days (with the day as first column), from local files."""
 
-    def files(table: str) -> list[str]:
-        return [
-            str(source_root / table / f"submission_date_s3={d}" / "**" / "*.parquet") for d in days
-        ]
+    def files(table: TableSpec) -> list[str]:
+        return [str(source_root / table.day_path(d) / "**" / "*.parquet") for d in days]
 
     with duckdb.connect() as con:
         params = {
-            "addons": files("addons/v2"),
-            "main_summary": files("main_summary/v4"),
+            "addons": files(ADDONS),
+            "main_summary": files(MAIN_SUMMARY),
             "default_theme": DEFAULT_THEME,
         }
         return con.sql(QUERY, params=params).to_arrow_table()

@@ -18,6 +18,11 @@ from typing import Any
 BIN = Path(sys.executable).parent
 
 
+def child_env(**extra: str) -> dict[str, str]:
+    """This process's environment plus `extra`, for a child process."""
+    return {**os.environ, **extra}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -71,9 +76,7 @@ def stop(process: subprocess.Popen[bytes], grace: float = 15) -> None:
 def moto_server(log: Path, require_auth: bool = False) -> Iterator[str]:
     """A real S3 API (moto in server mode); with require_auth, unknown credentials are refused."""
     port = free_port()
-    env = dict(os.environ)
-    if require_auth:
-        env["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"
+    env = child_env(INITIAL_NO_AUTH_ACTION_COUNT="0") if require_auth else child_env()
     with log.open("wb") as out:
         process = subprocess.Popen(
             [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
@@ -100,12 +103,11 @@ def spark_home() -> Path:
 def loopback_env() -> dict[str, str]:
     """Spark processes bound to loopback only, with the wheel as SPARK_HOME; the master's
     REST submission server (a fixed port, 6066) stays off."""
-    return {
-        **os.environ,
-        "SPARK_HOME": str(spark_home()),
-        "SPARK_LOCAL_IP": "127.0.0.1",
-        "SPARK_MASTER_OPTS": "-Dspark.master.rest.enabled=false",
-    }
+    return child_env(
+        SPARK_HOME=str(spark_home()),
+        SPARK_LOCAL_IP="127.0.0.1",
+        SPARK_MASTER_OPTS="-Dspark.master.rest.enabled=false",
+    )
 
 
 def get_json(url: str) -> Any:
@@ -268,3 +270,17 @@ def spark_connect_server(
         stop(process, grace=10)
         if port_open(port):
             raise RuntimeError(f"the Spark Connect server still listens on {port} after stop")
+
+
+def materialize_command(first: str, last: str | None = None) -> list[str]:
+    """`dagster asset materialize` of every asset (and check) for a day, or first..last as one
+    run: the code location as a user or a deployment runs it, in a fresh process."""
+    days = (
+        ["--partition", first]
+        if last is None or last == first
+        else ["--partition-range", f"{first}...{last}"]
+    )
+    return [
+        str(BIN / "dagster"), "asset", "materialize", "-m", "addon_okrs.definitions",
+        "--select", "*addon_aggregates", *days,
+    ]  # fmt: skip

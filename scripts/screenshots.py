@@ -13,10 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from addon_okrs.assets import built_asset_names
 from addon_okrs.generate import generate_day
-from addon_okrs_tests.dagster_dev import DagsterDev, materialize_day_as_the_ui_does, wait_for_run
-from addon_okrs_tests.helpers import BUILT
-from addon_okrs_tests.ui_tour import asset_graph, asset_page, browser_page
+from harness.dagster_dev import DagsterDev, materialize_day_as_the_ui_does, wait_for_run
+from harness.ui_tour import asset_graph, asset_page, browser_page
 
 DAY = "20170501"
 CLIENTS = 20_000
@@ -32,7 +32,7 @@ def main(out_dir: Path) -> int:
         try:
             server.start()
             print(f"materializing {DAY} as the UI's Materialize button does ({server.url})")
-            run_id = materialize_day_as_the_ui_does(server, BUILT, DAY)
+            run_id = materialize_day_as_the_ui_does(server, built_asset_names, DAY)
             status = wait_for_run(server, run_id, timeout=600)
             if status != "SUCCESS":
                 print(f"run {run_id} ended {status}; see {base}/dagster-dev.log", file=sys.stderr)

@@ -1,0 +1,129 @@
+"""The settings object: defaults that work locally, one resolution order per value, errors
+that name the variable, and the README's table rendered from the same declarations."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from addon_okrs.settings import SETTINGS, Settings, SettingsError, markdown_table
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_an_empty_environment_builds_everything_under_the_local_warehouse(tmp_path: Path) -> None:
+    settings = Settings.from_env({}, cwd=tmp_path)
+
+    warehouse = f"file://{tmp_path}/warehouse"
+    assert settings == Settings(
+        source_root=warehouse,
+        output_root=warehouse,
+        intermediate_root=f"{warehouse}/intermediate",
+        spark_master="local[*]",
+        spark_remote=None,
+        spark_conf={},
+        executor="in_process",
+        min_success_markers=1,
+        allow_unready_sources=False,
+        target_file_mb=280,
+        lookback_days=7,
+        sensor_interval_seconds=60,
+        s3_endpoint_url=None,
+        s3_region=None,
+        java_home=None,
+        dagster_home=None,
+    )
+
+
+def test_every_variable_reaches_its_field(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "ADDON_OKRS_WAREHOUSE": "file:///data/wh/",
+            "ADDON_OKRS_SOURCE_ROOT": "s3a://telemetry-parquet",
+            "ADDON_OKRS_OUTPUT_ROOT": str(tmp_path / "out"),
+            "ADDON_OKRS_SPARK_REMOTE": "sc://spark:15002",
+            "ADDON_OKRS_SPARK_CONF": "spark.a=1",
+            "ADDON_OKRS_MIN_SUCCESS_MARKERS": "100",
+            "ADDON_OKRS_ALLOW_UNREADY_SOURCES": "TRUE",
+            "ADDON_OKRS_TARGET_FILE_MB": "64.5",
+            "ADDON_OKRS_LOOKBACK_DAYS": "3",
+            "ADDON_OKRS_SENSOR_INTERVAL_SECONDS": "5",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "DAGSTER_HOME": "/srv/dagster",
+        }
+    )
+
+    assert settings.source_root == "s3a://telemetry-parquet"
+    # A bare path is a local folder; intermediates follow the output root.
+    assert settings.output_root == f"file://{tmp_path}/out"
+    assert settings.intermediate_root == f"file://{tmp_path}/out/intermediate"
+    assert (settings.spark_remote, settings.executor) == ("sc://spark:15002", "multiprocess")
+    assert settings.spark_conf == {"spark.a": "1"}
+    assert (settings.min_success_markers, settings.allow_unready_sources) == (100, True)
+    assert (settings.target_file_mb, settings.lookback_days) == (64.5, 3)
+    assert settings.sensor_interval_seconds == 5
+    assert (settings.s3_region, settings.dagster_home) == ("eu-west-1", "/srv/dagster")
+
+
+@pytest.mark.parametrize(
+    ("environ", "endpoint"),
+    [
+        ({}, None),
+        ({"AWS_ENDPOINT_URL": "http://c"}, "http://c"),
+        ({"AWS_ENDPOINT_URL": "http://c", "AWS_ENDPOINT_URL_S3": "http://b"}, "http://b"),
+        (
+            {
+                "AWS_ENDPOINT_URL": "http://c",
+                "AWS_ENDPOINT_URL_S3": "http://b",
+                "ADDON_OKRS_S3_ENDPOINT_URL": "http://a",
+            },
+            "http://a",
+        ),
+    ],
+)
+def test_the_s3_endpoint_has_one_resolution_order(
+    tmp_path: Path, environ: dict[str, str], endpoint: str | None
+) -> None:
+    assert Settings.from_env(environ, cwd=tmp_path).s3_endpoint_url == endpoint
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (
+            {"ADDON_OKRS_LOOKBACK_DAYS": "a week"},
+            "ADDON_OKRS_LOOKBACK_DAYS='a week' is not a whole number",
+        ),
+        (
+            {"ADDON_OKRS_MIN_SUCCESS_MARKERS": "-1"},
+            "ADDON_OKRS_MIN_SUCCESS_MARKERS=-1 must not be negative",
+        ),
+        ({"ADDON_OKRS_TARGET_FILE_MB": "big"}, "ADDON_OKRS_TARGET_FILE_MB='big' is not a number"),
+        (
+            {"ADDON_OKRS_EXECUTOR": "threads"},
+            "ADDON_OKRS_EXECUTOR='threads': choose one of in_process, multiprocess",
+        ),
+        (
+            {"ADDON_OKRS_EXECUTOR": "multiprocess"},
+            "ADDON_OKRS_EXECUTOR=multiprocess with Spark in local mode (local[*]) would start one "
+            "Spark per step, each unable to see the others' session. Use it with "
+            "ADDON_OKRS_SPARK_REMOTE (Spark Connect) or a cluster ADDON_OKRS_SPARK_MASTER.",
+        ),
+    ],
+)
+def test_a_value_the_project_cannot_use_is_refused_naming_the_variable(
+    tmp_path: Path, environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(environ, cwd=tmp_path)
+
+    assert str(error.value) == message
+
+
+def test_the_readme_configuration_table_is_the_rendering_of_the_settings() -> None:
+    text = README.read_text()
+    found = re.search(r"<!-- settings -->\n(.*?)\n<!-- /settings -->", text, re.DOTALL)
+
+    assert found is not None, "README.md has no <!-- settings --> block"
+    assert found.group(1) == markdown_table()
+    assert len(markdown_table().splitlines()) == len(SETTINGS) + 2

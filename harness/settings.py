@@ -1,0 +1,35 @@
+"""Settings for a throwaway warehouse on this machine: roots under one folder, and a small
+local Spark (2 cores, no UI, 4 shuffle partitions) that one test process shares."""
+
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from addon_okrs.resources.spark import SparkResource
+from addon_okrs.settings import Settings
+
+LOCAL_MASTER = "local[2]"
+SMALL_SPARK: dict[str, str] = {
+    "spark.ui.enabled": "false",
+    "spark.sql.shuffle.partitions": "4",
+}
+
+
+def local_settings(sources: Path, output: Path, **overrides: Any) -> Settings:
+    """Sources read from `sources`, everything written below `output` (intermediates in
+    `output/intermediate`), Spark local[2]. Keyword arguments override any field."""
+    fields: dict[str, Any] = {
+        "source_root": sources.as_uri(),
+        "output_root": output.as_uri(),
+        "intermediate_root": (output / "intermediate").as_uri(),
+        "spark_master": LOCAL_MASTER,
+        "spark_conf": SMALL_SPARK,
+        **overrides,
+    }
+    return Settings(**fields)
+
+
+def local_spark() -> SparkSession:
+    """The session that runs with local_settings share (getOrCreate: one per process)."""
+    return SparkResource(master=LOCAL_MASTER, spark_config=SMALL_SPARK).get_session()
