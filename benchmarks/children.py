@@ -11,58 +11,59 @@ Spark's no-op sink: the least any Spark implementation of the job pays.
 """
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pyarrow.parquet as pq
+from pyspark.sql import SparkSession
 
-from addon_okrs import transforms
+from addon_okrs import catalog, transforms
 from addon_okrs.contracts import read_schema
-from addon_okrs.io_manager import SOURCE_TABLES, TableStore
-from addon_okrs.resources.spark import spark_resource_from_env
+from addon_okrs.resources.spark import spark_resource
 from addon_okrs.schema import SOURCE_CONTRACTS
+from addon_okrs.settings import Settings
+from addon_okrs.storage import S3Options
+from addon_okrs.tables import TableStore, Warehouse
 
 
-def run_fused(source_root: str, out: str, days: list[str]) -> int:
-    store = TableStore(
-        spark_resource_from_env().process_config_and_initialize().get_session(),
-        source_root,
-        out,
-        out + "/intermediate",
+def spark_session(settings: Settings) -> SparkSession:
+    return spark_resource(settings).process_config_and_initialize().get_session()
+
+
+def run_fused(settings: Settings, days: list[str]) -> int:
+    warehouse = Warehouse(
+        settings.source_root,
+        settings.output_root,
+        settings.intermediate_root,
+        S3Options(settings.s3_endpoint_url, settings.s3_region),
     )
-    addons = store.read("addons", days)
-    main_summary = store.read("main_summary", days)
-    # Kept in Spark's cache: each feeds two branches of the plan, which prune their columns
-    # differently, so without it Spark scans each source twice.
-    counts = transforms.count_by_client_day(addons).persist()
-    themes = transforms.ms_has_theme(main_summary).persist()
-    output = transforms.addon_aggregates(
-        counts,
-        transforms.user_types(counts),
-        transforms.ms_install_days(themes),
-        themes,
-        transforms.channel_counts(themes),
+    spark = spark_session(settings)
+    store = TableStore(spark, warehouse, settings.target_file_mb)
+    output = transforms.addon_aggregates_from_sources(
+        store.read(catalog.ADDONS.name, days),
+        store.read(catalog.MAIN_SUMMARY.name, days),
+        cache=True,
     )
-    written = store.write("addon_aggregates", days, output, run_id="fused")
-    counts.unpersist()
-    themes.unpersist()  # so that a next round computes them again
+    written = store.write(catalog.ADDON_AGGREGATES.name, days, output, run_id="fused")
+    spark.catalog.clearCache()  # so that a next round computes the cached aggregates again
     return sum(w.rows for w in written)
 
 
-def run_floor(source_root: str, days: list[str]) -> None:
-    spark = spark_resource_from_env().process_config_and_initialize().get_session()
-    for table, path in SOURCE_TABLES.items():
-        folders = [f"{source_root}/{path}/submission_date_s3={day}" for day in days]
+def run_floor(settings: Settings, days: list[str]) -> None:
+    spark = spark_session(settings)
+    for table in catalog.SOURCES:
+        folders = [f"{settings.source_root}/{table.day_path(day)}" for day in days]
         # The contract's columns, given as the read schema: what the pipeline reads, without
         # any schema inference (the least a Spark implementation of the job must read).
-        frame = spark.read.schema(read_schema(SOURCE_CONTRACTS[table])).parquet(*folders)
+        frame = spark.read.schema(read_schema(SOURCE_CONTRACTS[table.name])).parquet(*folders)
         frame.write.format("noop").mode("overwrite").save()
 
 
 def run_reference(source_root: str, out: str, days: list[str]) -> int:
-    from addon_okrs_tests.reference import reference_addon_aggregates
+    from harness.reference import reference_addon_aggregates
 
     table = reference_addon_aggregates(Path(urlparse(source_root).path), days)
     target = Path(urlparse(out).path)
@@ -85,14 +86,23 @@ def main(argv: list[str]) -> int:
         "round's seconds (round 2 onwards shows the work in a warm JVM)",
     )
     args = parser.parse_args(argv)
+    settings = dataclasses.replace(
+        Settings.from_env(),
+        source_root=args.source_root,
+        output_root=args.out,
+        intermediate_root=args.out + "/intermediate",
+    )
     if args.contender == "floor":
-        run_floor(args.source_root, args.days)  # writes nothing
+        run_floor(settings, args.days)  # writes nothing
         return 0
     if args.contender == "fused":
         for round_ in range(1, args.rounds + 1):
             started = time.monotonic()
             out = args.out if args.rounds == 1 else f"{args.out}/round{round_}"
-            rows = run_fused(args.source_root, out, args.days)
+            round_settings = dataclasses.replace(
+                settings, output_root=out, intermediate_root=out + "/intermediate"
+            )
+            rows = run_fused(round_settings, args.days)
             if args.rounds > 1:
                 print(f"BENCH_ROUND {round_}: {time.monotonic() - started:.1f} s", flush=True)
     else:

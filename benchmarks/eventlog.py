@@ -11,15 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from addon_okrs.catalog import ADDON_AGGREGATES, ADDONS, MAIN_SUMMARY
+
 SQL_START = "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionStart"
 SQL_AQE_UPDATE = "org.apache.spark.sql.execution.ui.SparkListenerSQLAdaptiveExecutionUpdate"
 
 # Path fragments that name a table; the first that matches a scan's location wins.
-TABLE_MARKERS = [
-    ("main_summary", "main_summary/v4"),
-    ("addons", "addons/v2"),
-    ("addon_aggregates", "addons/agg/v1"),
-]
+TABLE_MARKERS = [(spec.name, spec.path) for spec in (MAIN_SUMMARY, ADDONS, ADDON_AGGREGATES)]
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Any
 
 from addon_okrs.resources.spark import LOCAL_DEFAULTS
 from benchmarks.eventlog import SparkMetrics
-from benchmarks.run import Sample, Study
+from benchmarks.results import Sample, Study
 
 TARGETS = {
     "materialize / floor": 1.5,

@@ -13,23 +13,29 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
 import psutil
 import pyarrow.parquet as pq
 
+from addon_okrs.catalog import ADDON_AGGREGATES, SOURCES
 from addon_okrs.generate import generate_days
-from addon_okrs.resources.spark import parse_spark_conf
 from addon_okrs.schema import DAY_FORMAT
-from benchmarks.eventlog import SparkMetrics, event_log_conf, read_event_logs
+from addon_okrs.settings import parse_spark_conf
+from benchmarks.eventlog import event_log_conf, read_event_logs
 from benchmarks.procs import measure
+from benchmarks.report import Report
+from benchmarks.results import GB, Sample, Study, combine
+from harness.servers import (
+    child_env,
+    materialize_command,
+    spark_connect_server,
+    spark_standalone_cluster,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 FIRST_DAY = "20170501"
@@ -38,47 +44,10 @@ STUDIES = [*CONTENDERS, "backfill7", "scaling", "engines"]
 # `engines` is not in the default run: it compares local mode with a loopback standalone
 # cluster and a Spark Connect server (issue 6's report), and starts those servers itself.
 DEFAULT_STUDIES = [*CONTENDERS, "backfill7", "scaling"]
-GB = 1024**3
 
 # Hadoop's vectored parquet reads happen on other threads, which Spark's per-task input
 # metrics do not see (bytes read show as ~2% of the truth); the classic read path is counted.
 MEASURED_READS = {"spark.hadoop.parquet.hadoop.vectored.io.enabled": "false"}
-
-
-@dataclass
-class Sample:
-    wall: float
-    peak_rss: int
-    spark: SparkMetrics
-    rows: int | None = None
-
-
-@dataclass
-class Study:
-    name: str
-    samples: list[Sample] = field(default_factory=list)
-
-    def median(self, pick: Callable[[Sample], float]) -> float:
-        return statistics.median(pick(s) for s in self.samples)
-
-    @property
-    def wall(self) -> float:
-        return self.median(lambda s: s.wall)
-
-    @property
-    def peak_gb(self) -> float:
-        return self.median(lambda s: s.peak_rss) / GB
-
-    def read_mb(self, table: str) -> float:
-        return self.median(lambda s: s.spark.read(table)) / 1e6
-
-    @property
-    def shuffle_mb(self) -> float:
-        return self.median(lambda s: s.spark.shuffle_bytes_written) / 1e6
-
-    @property
-    def jobs(self) -> float:
-        return self.median(lambda s: s.spark.jobs)
 
 
 def days_from(first: str, count: int) -> list[str]:
@@ -107,9 +76,9 @@ def source_data(cache: Path, clients: int, days: int) -> Path:
 def input_rows(root: Path, days: list[str]) -> int:
     """Rows of both source tables on the given days, from the parquet footers."""
     total = 0
-    for table in ("addons/v2", "main_summary/v4"):
+    for table in SOURCES:
         for day in days:
-            for file in (root / table / f"submission_date_s3={day}").rglob("*.parquet"):
+            for file in (root / table.day_path(day)).rglob("*.parquet"):
                 total += pq.read_metadata(file).num_rows
     return total
 
@@ -140,14 +109,13 @@ class Runner:
         events.mkdir(parents=True)
         out = folder / "out"
         conf = {**event_log_conf(events), **MEASURED_READS}
-        env = {
-            **os.environ,
-            "DAGSTER_HOME": str(self.dagster_home),
-            "ADDON_OKRS_SOURCE_ROOT": source.as_uri(),
-            "ADDON_OKRS_OUTPUT_ROOT": out.as_uri(),
-            "PYTHONPATH": str(REPO),
+        env = child_env(
+            DAGSTER_HOME=str(self.dagster_home),
+            ADDON_OKRS_SOURCE_ROOT=source.as_uri(),
+            ADDON_OKRS_OUTPUT_ROOT=out.as_uri(),
+            PYTHONPATH=str(REPO),
             **(extra_env or {}),
-        }
+        )
         if event_log:
             conf.update(parse_spark_conf(env.get("ADDON_OKRS_SPARK_CONF", "")))
             env["ADDON_OKRS_SPARK_CONF"] = json.dumps(conf)
@@ -176,23 +144,6 @@ class Runner:
         shutil.rmtree(out, ignore_errors=True)
         return Sample(measured.wall_seconds, measured.peak_rss_bytes, spark, rows)
 
-    def materialize(self, days: list[str]) -> list[str]:
-        partition = (
-            ["--partition", days[0]]
-            if len(days) == 1
-            else ["--partition-range", f"{days[0]}...{days[-1]}"]
-        )
-        return [
-            str(self.bin / "dagster"),
-            "asset",
-            "materialize",
-            "-m",
-            "addon_okrs.definitions",
-            "--select",
-            "*addon_aggregates",
-            *partition,
-        ]
-
     def child(self, contender: str, days: list[str]) -> list[str]:
         return [
             str(self.bin / "python"),
@@ -208,28 +159,17 @@ class Runner:
         ]
 
     def command(self, contender: str, days: list[str]) -> list[str]:
-        return self.materialize(days) if contender == "materialize" else self.child(contender, days)
+        if contender == "materialize":
+            return materialize_command(days[0], days[-1])
+        return self.child(contender, days)
 
 
 def output_rows(out: Path) -> int | None:
-    table = out / "addons" / "agg" / "v1"
+    table = out / ADDON_AGGREGATES.path
     files = list(table.rglob("*.parquet")) if table.exists() else []
     if not files:
         return None
     return sum(pq.read_metadata(f).num_rows for f in files if "/_" not in str(f.relative_to(out)))
-
-
-def combine(samples: list[Sample]) -> Sample:
-    """Several sequential runs as one: times and Spark work add up, memory is the highest."""
-    spark = SparkMetrics()
-    for s in samples:
-        spark.jobs += s.spark.jobs
-        spark.stages += s.spark.stages
-        spark.tasks += s.spark.tasks
-        spark.shuffle_bytes_written += s.spark.shuffle_bytes_written
-        spark.bytes_read.update(s.spark.bytes_read)
-    rows = sum(s.rows or 0 for s in samples)
-    return Sample(sum(s.wall for s in samples), max(s.peak_rss for s in samples), spark, rows)
 
 
 def machine() -> dict[str, str]:
@@ -275,8 +215,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    from benchmarks.report import Report
-
     args.cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="runs-", dir=args.cache))
     runner = Runner(work)
@@ -361,10 +299,8 @@ def engines_study(runner: Runner, args: argparse.Namespace, source: Path) -> dic
     """One day through `dagster asset materialize` on each engine, chosen by settings only:
     local mode; a standalone cluster (master + 2 workers of 1 core and 1 GB, on loopback);
     Spark Connect (a local[2] server with 2 GB, multiprocess executor)."""
-    from addon_okrs_tests.servers import spark_connect_server, spark_standalone_cluster
-
     studies = {name: Study(name) for name in ("local", "standalone", "connect")}
-    command = runner.command("materialize", [FIRST_DAY])
+    command = materialize_command(FIRST_DAY)
     with (
         spark_standalone_cluster(
             runner.work / "cluster", workers=2, cores=1, memory="1g"

@@ -1,0 +1,59 @@
+"""What a benchmark run measured: one run (`Sample`), the runs of one contender (`Study`), and
+their medians. Shared by the runner (run.py) and the report (report.py)."""
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from benchmarks.eventlog import SparkMetrics
+
+GB = 1024**3
+
+
+@dataclass
+class Sample:
+    wall: float
+    peak_rss: int
+    spark: SparkMetrics
+    rows: int | None = None
+
+
+@dataclass
+class Study:
+    name: str
+    samples: list[Sample] = field(default_factory=list)
+
+    def median(self, pick: Callable[[Sample], float]) -> float:
+        return statistics.median(pick(s) for s in self.samples)
+
+    @property
+    def wall(self) -> float:
+        return self.median(lambda s: s.wall)
+
+    @property
+    def peak_gb(self) -> float:
+        return self.median(lambda s: s.peak_rss) / GB
+
+    def read_mb(self, table: str) -> float:
+        return self.median(lambda s: s.spark.read(table)) / 1e6
+
+    @property
+    def shuffle_mb(self) -> float:
+        return self.median(lambda s: s.spark.shuffle_bytes_written) / 1e6
+
+    @property
+    def jobs(self) -> float:
+        return self.median(lambda s: s.spark.jobs)
+
+
+def combine(samples: list[Sample]) -> Sample:
+    """Several sequential runs as one: times and Spark work add up, memory is the highest."""
+    spark = SparkMetrics()
+    for s in samples:
+        spark.jobs += s.spark.jobs
+        spark.stages += s.spark.stages
+        spark.tasks += s.spark.tasks
+        spark.shuffle_bytes_written += s.spark.shuffle_bytes_written
+        spark.bytes_read.update(s.spark.bytes_read)
+    rows = sum(s.rows or 0 for s in samples)
+    return Sample(sum(s.wall for s in samples), max(s.peak_rss for s in samples), spark, rows)
