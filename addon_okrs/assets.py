@@ -3,19 +3,20 @@ facts, per-channel counts, and the joined addons/agg/v1 table. Each asset is a t
 its transformation; where the data lives is the IO manager's business."""
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 from pyspark.sql import DataFrame
 
-from addon_okrs import transforms
+from addon_okrs import checks, publish, transforms
 from addon_okrs.partitions import daily_partitions
+from addon_okrs.resources.tables import TableStoreResource
 from addon_okrs.schema import DAY
 
-# Single-run backfills are the point of this graph (one Spark start-up per backfill); Dagster
-# marks the parameter beta, which is not news to anyone reading the logs.
+# Backfills of several days per run are the point of this graph (one Spark start-up per chunk);
+# Dagster marks the parameter beta, which is not news to anyone reading the logs.
 warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
 
 SOURCES_GROUP = "telemetry"
@@ -37,16 +38,28 @@ main_summary = dg.AssetSpec(
 )
 
 
+# As the 2017 job was scheduled: two more tries, backing off (60 s, then 120 s).
+RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL)
+# A backfill runs as few Spark applications as its size allows; the code location sets the
+# chunk size from settings (backfill_policy below).
+DEFAULT_BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=7)
+
+
+def backfill_policy(days_per_run: int) -> dg.BackfillPolicy:
+    """Runs of at most `days_per_run` days, each one Spark application; 0: one run."""
+    if days_per_run == 0:
+        return dg.BackfillPolicy.single_run()
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=days_per_run)
+
+
 def daily_spark_asset(compute: Callable[..., DataFrame]) -> dg.AssetsDefinition:
-    """A daily Spark asset of this graph."""
+    """A daily Spark asset of this graph, stored by the IO manager."""
     return dg.asset(
         partitions_def=daily_partitions,
-        # A backfill is one Spark run over all its days, not one start-up per day.
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        backfill_policy=DEFAULT_BACKFILL_POLICY,
         group_name=GROUP,
         kinds={"spark", "parquet"},
-        # As the 2017 job was scheduled: two more tries, backing off (60 s, then 120 s).
-        retry_policy=dg.RetryPolicy(max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL),
+        retry_policy=RETRY_POLICY,
     )(compute)
 
 
@@ -86,6 +99,11 @@ class AddonAggregatesConfig(dg.Config):
         default=False,
         description="publish a day even when a source has no rows after the filters",
     )
+    max_row_count_change: float = Field(
+        default=0.30,
+        description="the share a day's row count may move from the previous day available "
+        "before row_count_stable warns",
+    )
 
 
 def empty_sources(
@@ -103,18 +121,26 @@ def empty_sources(
     return problems
 
 
-@daily_spark_asset
+@dg.asset(
+    partitions_def=daily_partitions,
+    backfill_policy=DEFAULT_BACKFILL_POLICY,
+    group_name=GROUP,
+    kinds={"spark", "parquet"},
+    retry_policy=RETRY_POLICY,
+    check_specs=checks.CHECK_SPECS,
+)
 def addon_aggregates(
     context: dg.AssetExecutionContext,
     config: AddonAggregatesConfig,
+    tables: TableStoreResource,
     count_by_client_day: DataFrame,
     user_types: DataFrame,
     ms_install_days: DataFrame,
     ms_has_theme: DataFrame,
     channel_counts: DataFrame,
-) -> DataFrame:
+) -> Iterator[publish.Event]:
     """addons/agg/v1: one row per client, channel and install type, with the client's facts
-    and the channel's totals."""
+    and the channel's totals. Each day is published only if it keeps the blocking rules."""
     days = context.partition_keys
     problems = empty_sources(days, count_by_client_day, channel_counts)
     if problems and not config.allow_empty:
@@ -131,9 +157,15 @@ def addon_aggregates(
     for row in channel_counts.select(DAY, "normalized_channel", "n_clients").collect():
         n_clients.setdefault(row[DAY], {})[row["normalized_channel"]] = row["n_clients"]
     by_channel = n_clients.get(days[0], {}) if len(days) == 1 else n_clients
-    context.add_output_metadata({"n_clients_by_channel": dg.MetadataValue.json(by_channel)})
-    return transforms.addon_aggregates(
+    frame = transforms.addon_aggregates(
         count_by_client_day, user_types, ms_install_days, ms_has_theme, channel_counts
+    )
+    yield from publish.write_audit_publish(
+        context,
+        tables.get(),
+        frame,
+        config.max_row_count_change,
+        {"n_clients_by_channel": dg.MetadataValue.json(by_channel)},
     )
 
 

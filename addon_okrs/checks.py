@@ -1,18 +1,17 @@
-"""Asset checks on addons/agg/v1: each rule of the output contract as a plain function that
-returns the violating rows, and a thin Dagster check that reports how many and shows a few."""
+"""The rules addons/agg/v1 keeps before a day is published: each a plain function returning the
+violating rows, `audit` running them on the staged days, and the check specs under which
+addon_aggregates reports them, one result per day (publish.py)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
-from pydantic import Field
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from addon_okrs.assets import addon_aggregates
 from addon_okrs.catalog import ADDON_AGGREGATES
 from addon_okrs.partitions import daily_partitions
-from addon_okrs.resources.warehouse import WarehouseResource
 from addon_okrs.schema import DAY
 
 GRAIN = [DAY, "client_id", "normalized_channel", "foreign_install"]
@@ -65,130 +64,125 @@ def null_key_rows(aggregates: DataFrame) -> DataFrame:
     return aggregates.where(any_null)
 
 
+@dataclass(frozen=True)
+class Rule:
+    """A blocking rule: a day with any violating row is not published."""
+
+    name: str
+    statement: str
+    violations: Callable[[DataFrame], DataFrame]
+
+
+BLOCKING_RULES: tuple[Rule, ...] = (
+    Rule(
+        "grain_is_unique",
+        "one row per (client_id, normalized_channel, foreign_install) a day",
+        duplicate_grain_rows,
+    ),
+    Rule(
+        "values_in_range",
+        "user_type and has_custom_theme in -1/0/1 (theme may be null), count >= 1",
+        out_of_range_rows,
+    ),
+    Rule(
+        "channel_counts_consistent",
+        "n_custom_theme_clients <= n_clients, both constant within a day and channel",
+        inconsistent_channel_count_rows,
+    ),
+    Rule(
+        "keys_not_null",
+        "no null normalized_channel, client_id or foreign_install",
+        null_key_rows,
+    ),
+)
+ROW_COUNT_STABLE = "row_count_stable"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What one rule found on one day."""
+
+    rule: Rule
+    day: str
+    failed_rows: int
+    sample: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.failed_rows == 0
+
+    def describe(self) -> str:
+        if self.passed:
+            return f"every row keeps the rule: {self.rule.statement}"
+        return f"{self.failed_rows} row(s) break the rule: {self.rule.statement}"
+
+
+def audit(
+    frame: DataFrame, days: Sequence[str], rules: Sequence[Rule] = BLOCKING_RULES
+) -> list[Finding]:
+    """Every rule on every day of `frame` (a day column and the output's columns): one finding
+    per rule and day, with up to SAMPLE_ROWS violating rows of a day that fails."""
+    findings = []
+    for rule in rules:
+        violations = rule.violations(frame)
+        by_day = {r[DAY]: r["count"] for r in violations.groupBy(DAY).count().collect()}
+        for day in days:
+            failed = by_day.get(day, 0)
+            sample = (
+                [
+                    row.asDict()
+                    for row in violations.where(F.col(DAY) == day).limit(SAMPLE_ROWS).collect()
+                ]
+                if failed
+                else []
+            )
+            findings.append(Finding(rule, day, failed, sample))
+    return findings
+
+
 def row_count_changes(
-    rows_by_day: dict[str, int], days: list[str], max_change: float
+    rows_by_day: dict[str, int], days: Sequence[str], max_change: float
 ) -> dict[str, dict[str, Any]]:
-    """For each run day, its change against the previous day available; those beyond max_change."""
-    moved = {}
+    """For each run day, its row count against the previous day available: the rows, the
+    previous day and its rows, the change, and whether it moved beyond max_change."""
+    changes: dict[str, dict[str, Any]] = {}
     for day in days:
         earlier = [d for d in rows_by_day if d < day]
         if not earlier or day not in rows_by_day:
+            changes[day] = {"rows": rows_by_day.get(day), "previous_day": None, "moved": False}
             continue
         previous_day = max(earlier)
         previous, current = rows_by_day[previous_day], rows_by_day[day]
         change = abs(current - previous) / previous if previous else float(current > 0)
-        if change > max_change:
-            moved[day] = {
-                "rows": current,
-                "previous_day": previous_day,
-                "previous_rows": previous,
-                "change": round(change, 4),
-            }
-    return moved
+        changes[day] = {
+            "rows": current,
+            "previous_day": previous_day,
+            "previous_rows": previous,
+            "change": round(change, 4),
+            "moved": change > max_change,
+        }
+    return changes
 
 
-def _result(violations: DataFrame, rule: str) -> dg.AssetCheckResult:
-    by_day = {r[DAY]: r["count"] for r in violations.groupBy(DAY).count().collect()}
-    failed = sum(by_day.values())
-    metadata: dict[str, Any] = {
-        "failed_rows": failed,
-        "failed_rows_by_day": dg.MetadataValue.json(by_day),
-    }
-    if failed:
-        sample = [row.asDict() for row in violations.limit(SAMPLE_ROWS).collect()]
-        metadata["sample"] = dg.MetadataValue.json(sample)
-    return dg.AssetCheckResult(
-        passed=failed == 0,
-        metadata=metadata,
-        description=f"{failed} row(s) break the rule: {rule}"
-        if failed
-        else f"every row keeps the rule: {rule}",
-    )
-
-
-def _blocking_check(
-    name: str, description: str
-) -> Callable[[Callable[..., dg.AssetCheckResult]], dg.AssetChecksDefinition]:
-    return dg.asset_check(
-        asset=addon_aggregates,
-        name=name,
+def _spec(name: str, description: str, blocking: bool) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        name,
+        asset=ADDON_AGGREGATES.name,
         description=description,
-        blocking=True,
+        blocking=blocking,
         partitions_def=daily_partitions,
     )
 
 
-@_blocking_check(
-    "grain_is_unique", "One row per (client_id, normalized_channel, foreign_install) a day."
-)
-def grain_is_unique(addon_aggregates: DataFrame) -> dg.AssetCheckResult:
-    return _result(
-        duplicate_grain_rows(addon_aggregates), "one row per client, channel and install type"
-    )
-
-
-@_blocking_check(
-    "values_in_range", "user_type and has_custom_theme in -1/0/1 (theme may be null); count >= 1."
-)
-def values_in_range(addon_aggregates: DataFrame) -> dg.AssetCheckResult:
-    return _result(
-        out_of_range_rows(addon_aggregates), "user_type, has_custom_theme in -1/0/1, count >= 1"
-    )
-
-
-@_blocking_check(
-    "channel_counts_consistent",
-    "n_custom_theme_clients <= n_clients, both constant within a day/channel.",
-)
-def channel_counts_consistent(addon_aggregates: DataFrame) -> dg.AssetCheckResult:
-    return _result(
-        inconsistent_channel_count_rows(addon_aggregates),
-        "n_custom_theme_clients <= n_clients, constant per channel",
-    )
-
-
-@_blocking_check("keys_not_null", "No null normalized_channel, client_id or foreign_install.")
-def keys_not_null(addon_aggregates: DataFrame) -> dg.AssetCheckResult:
-    return _result(
-        null_key_rows(addon_aggregates), "no null normalized_channel, client_id, foreign_install"
-    )
-
-
-class RowCountConfig(dg.Config):
-    max_change: float = Field(default=0.30, description="largest share the row count may move")
-
-
-@dg.asset_check(
-    asset=addon_aggregates,
-    description="Warns when a day's row count moved more than max_change from the previous "
-    "day available.",
-    partitions_def=daily_partitions,
-)
-def row_count_stable(
-    context: dg.AssetCheckExecutionContext,
-    config: RowCountConfig,
-    warehouse: dg.ResourceParam[WarehouseResource],
-) -> dg.AssetCheckResult:
-    # Footers only: no data is read to count rows.
-    table = warehouse.get().table(ADDON_AGGREGATES.name)
-    rows_by_day = {day: table.row_count(day) for day in table.written_days()}
-    days = list(context.partition_keys)
-    moved = row_count_changes(rows_by_day, days, config.max_change)
-    return dg.AssetCheckResult(
-        passed=not moved,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "failed_days": len(moved),
-            "moved": dg.MetadataValue.json(moved),
-            "rows_by_day": dg.MetadataValue.json({d: rows_by_day.get(d) for d in days}),
-        },
-    )
-
-
-addon_aggregates_checks = [
-    grain_is_unique,
-    values_in_range,
-    channel_counts_consistent,
-    keys_not_null,
-    row_count_stable,
-]
+# Declared on addon_aggregates itself: the asset judges each staged day and reports every
+# check for every day it built, whatever launched the run.
+CHECK_SPECS: list[dg.AssetCheckSpec] = [
+    *(_spec(rule.name, rule.statement[0].upper() + rule.statement[1:] + ".", True)
+      for rule in BLOCKING_RULES),
+    _spec(
+        ROW_COUNT_STABLE,
+        "Warns when a day's row count moved more than max_row_count_change from the previous "
+        "day available.",
+        False,
+    ),
+]  # fmt: skip

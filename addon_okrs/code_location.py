@@ -4,20 +4,23 @@ and tools call it with their own."""
 
 import dagster as dg
 
-from addon_okrs.assets import built_assets, source_assets
-from addon_okrs.checks import addon_aggregates_checks
+from addon_okrs.assets import backfill_policy, built_assets, source_assets
 from addon_okrs.io_manager import ParquetIOManager
 from addon_okrs.jobs import daily_job
 from addon_okrs.resources.arrivals import ArrivalStore, LocalArrivalStore
 from addon_okrs.resources.spark import spark_resource
+from addon_okrs.resources.tables import TableStoreResource
 from addon_okrs.resources.warehouse import WarehouseResource
 from addon_okrs.schedules import daily_schedule
 from addon_okrs.sensors import build_arrival_sensor
 from addon_okrs.settings import Settings
 from addon_okrs.storage import S3_SCHEMES
 
-all_assets: list[dg.AssetSpec | dg.AssetsDefinition] = [*source_assets, *built_assets]
-asset_checks: list[dg.AssetChecksDefinition] = list(addon_aggregates_checks)
+
+def graph_assets(settings: Settings) -> list[dg.AssetSpec | dg.AssetsDefinition]:
+    """The two sources and every built asset, backfilling in runs of the configured size."""
+    policy = backfill_policy(settings.backfill_days_per_run)
+    return [*source_assets, *(a.with_attributes(backfill_policy=policy) for a in built_assets)]
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
@@ -29,17 +32,19 @@ def build_resources(settings: Settings) -> dict[str, object]:
         s3_endpoint_url=settings.s3_endpoint_url,
         s3_region=settings.s3_region,
     )
+    tables = TableStoreResource(
+        spark=spark,
+        warehouse=warehouse,
+        target_file_mb=settings.target_file_mb,
+        min_success_markers=settings.min_success_markers,
+        allow_unready_sources=settings.allow_unready_sources,
+    )
     return {
         "spark": spark,
         "warehouse": warehouse,
+        "tables": tables,
         "arrivals": build_arrival_store(settings),
-        "io_manager": ParquetIOManager(
-            spark=spark,
-            warehouse=warehouse,
-            target_file_mb=settings.target_file_mb,
-            min_success_markers=settings.min_success_markers,
-            allow_unready_sources=settings.allow_unready_sources,
-        ),
+        "io_manager": ParquetIOManager(tables=tables),
     }
 
 
@@ -74,8 +79,7 @@ def executor(settings: Settings) -> dg.ExecutorDefinition:
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
-        assets=all_assets,
-        asset_checks=asset_checks,
+        assets=graph_assets(settings),
         jobs=[daily_job],
         schedules=[daily_schedule],
         sensors=[build_arrival_sensor(settings.sensor_interval_seconds)],

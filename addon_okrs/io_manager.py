@@ -6,13 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
-from pydantic import PrivateAttr
 from pyspark.sql import DataFrame
 
 from addon_okrs.contracts import SourceSchemaError
-from addon_okrs.resources.spark import SparkResource
-from addon_okrs.resources.warehouse import WarehouseResource
-from addon_okrs.tables import DayWrite, SourceDayError, Table, TableStore
+from addon_okrs.resources.tables import TableStoreResource
+from addon_okrs.tables import DayWrite, SourceDayError, Table
 
 
 def write_metadata(table: Table, written: Sequence[DayWrite]) -> dict[str, Any]:
@@ -33,29 +31,12 @@ def write_metadata(table: Table, written: Sequence[DayWrite]) -> dict[str, Any]:
 class ParquetIOManager(dg.ConfigurableIOManager):
     """Reads an asset's input days and writes its output days through one TableStore."""
 
-    spark: dg.ResourceDependency[SparkResource]
-    warehouse: dg.ResourceDependency[WarehouseResource]
-    target_file_mb: float = 280
-    min_success_markers: int = 1
-    allow_unready_sources: bool = False
-
-    _store: TableStore | None = PrivateAttr(default=None)
-
-    def store(self) -> TableStore:
-        if self._store is None:
-            self._store = TableStore(
-                self.spark.get_session(),
-                self.warehouse.get(),
-                target_file_mb=self.target_file_mb,
-                min_success_markers=self.min_success_markers,
-                allow_unready_sources=self.allow_unready_sources,
-            )
-        return self._store
+    tables: dg.ResourceDependency[TableStoreResource]
 
     def load_input(self, context: dg.InputContext) -> DataFrame:
         name = context.asset_key.path[-1]
         try:
-            return self.store().read(name, context.asset_partition_keys)
+            return self.tables.get().read(name, context.asset_partition_keys)
         except (SourceDayError, SourceSchemaError) as error:
             # Retrying cannot make an upstream day appear; the sensor starts the run once it has.
             raise dg.Failure(description=str(error), allow_retries=False) from error
@@ -64,7 +45,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         name = context.asset_key.path[-1]
         days = context.asset_partition_keys
         started = time.monotonic()
-        store = self.store()
+        store = self.tables.get()
         written = store.write(name, days, obj, run_id=context.run_id)
         context.log.info(
             f"{name}: wrote {len(written)} day(s) in {time.monotonic() - started:.1f}s: "

@@ -6,7 +6,7 @@ from typing import Any
 
 import dagster as dg
 
-from addon_okrs.code_location import all_assets, asset_checks, build_resources
+from addon_okrs.code_location import build_resources, graph_assets
 from addon_okrs.settings import Settings
 
 EVERYTHING = "*addon_aggregates"
@@ -26,12 +26,11 @@ def materialize_days(
     last: str | None = None,
     *,
     selection: str = EVERYTHING,
-    with_checks: bool = True,
     run_config: Mapping[str, Any] | None = None,
     instance: dg.DagsterInstance | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Every selected asset (and, with_checks, its checks) for first..last in one run.
-    Failures are returned in the result, not raised."""
+    """Every selected asset (and its checks) for first..last in one run. Failures are returned
+    in the result, not raised."""
     if instance is None:
         instance = (
             dg.DagsterInstance.get() if settings.dagster_home else dg.DagsterInstance.ephemeral()
@@ -42,7 +41,7 @@ def materialize_days(
         else {"tags": range_tags(first, last)}
     )
     return dg.materialize(
-        [*all_assets, *(asset_checks if with_checks else [])],
+        graph_assets(settings),
         selection=selection,
         resources=build_resources(settings),
         instance=instance,

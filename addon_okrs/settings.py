@@ -84,6 +84,12 @@ SETTINGS: tuple[Setting, ...] = (
         "the size each output file aims at",
     ),
     Setting(
+        "ADDON_OKRS_BACKFILL_DAYS_PER_RUN",
+        "`7`",
+        "a backfill runs as runs of at most this many days, each one Spark application; "
+        "`0`: the whole range in one run",
+    ),
+    Setting(
         "ADDON_OKRS_LOOKBACK_DAYS",
         "`7`",
         "how many recent days each sensor tick checks",
@@ -166,6 +172,7 @@ class Settings:
     min_success_markers: int = 1
     allow_unready_sources: bool = False
     target_file_mb: float = 280
+    backfill_days_per_run: int = 7
     lookback_days: int = 7
     sensor_interval_seconds: int = 60
     s3_endpoint_url: str | None = None
@@ -249,6 +256,7 @@ class Settings:
             min_success_markers=number("ADDON_OKRS_MIN_SUCCESS_MARKERS", 1),
             allow_unready_sources=flag("ADDON_OKRS_ALLOW_UNREADY_SOURCES"),
             target_file_mb=target,
+            backfill_days_per_run=number("ADDON_OKRS_BACKFILL_DAYS_PER_RUN", 7),
             lookback_days=number("ADDON_OKRS_LOOKBACK_DAYS", 7),
             sensor_interval_seconds=number("ADDON_OKRS_SENSOR_INTERVAL_SECONDS", 60),
             s3_endpoint_url=get("ADDON_OKRS_S3_ENDPOINT_URL"),

@@ -3,7 +3,8 @@
 (`TableStore`), each day written with an all-or-nothing replace (docs/storage.md). Knows
 nothing about the business rules."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -200,14 +201,16 @@ class TableStore:
                 ) from error
         return footers
 
-    def write(
+    @contextmanager
+    def stage(
         self, name: str, days: Sequence[str], frame: DataFrame, run_id: str
-    ) -> list[DayWrite]:
-        """Write the run's days of a table, each replacing that day's folder as a whole.
+    ) -> Iterator["StagedWrite"]:
+        """Write the run's days of a table into a staging folder next to it, ready to publish.
 
-        The plan runs once, into a staging folder next to the table; each day is then resized
-        from its staged files if the dataset's file sizing asks for a different file count, marked
-        _SUCCESS, and renamed into place. Other days are never touched.
+        The plan runs once. Each staged day is then cut into the dataset's file count if the
+        table is sized (from its staged files, never the plan again) and marked _SUCCESS.
+        Readers see none of it until `StagedWrite.publish`; on leaving the block, whatever was
+        not published is removed and a day caught mid-swap gets its previous output back.
         """
         table = self.table(name)
         if table.spec.is_source:
@@ -233,9 +236,17 @@ class TableStore:
                 if bytes_per_record is not None:
                     self._resize(staged, bytes_per_record)
                 staged.touch(MARKER)
-            return [self._replace_day(table, staging, day, run_id) for day in days]
+            yield StagedWrite(self, table, staging, list(days), run_id)
         finally:
             self._clean_up(table, run_id)
+
+    def write(
+        self, name: str, days: Sequence[str], frame: DataFrame, run_id: str
+    ) -> list[DayWrite]:
+        """Stage the run's days of a table and publish every one: each replaces that day's
+        folder as a whole; other days are never touched."""
+        with self.stage(name, days, frame, run_id) as staged:
+            return [staged.publish(day) for day in days]
 
     def _resize(self, staged: Location, bytes_per_record: float) -> None:
         data = staged.data_files()
@@ -290,3 +301,28 @@ class TableStore:
             bytes=sum(i.size or 0 for i in data),
             uri=final.uri,
         )
+
+
+class StagedWrite:
+    """A run's days of one table, written and sized but not yet visible to readers."""
+
+    def __init__(
+        self, store: TableStore, table: Table, staging: Location, days: list[str], run_id: str
+    ) -> None:
+        self.store, self.table, self.staging = store, table, staging
+        self.days, self.run_id = days, run_id
+
+    def read(self) -> DataFrame:
+        """The staged days as one frame, the day as a string column (what an audit reads)."""
+        frame = self.store.spark.read.option("basePath", self.staging.uri).parquet(
+            *(self.staging.join(day_folder(d)).uri for d in self.days)
+        )
+        return frame.withColumn(DAY, F.col(DAY).cast("string"))
+
+    def rows(self, day: str) -> int:
+        """A staged day's rows, from its footers."""
+        return self.staging.join(day_folder(day)).count_rows()
+
+    def publish(self, day: str) -> DayWrite:
+        """Swap the staged day into place (docs/storage.md)."""
+        return self.store._replace_day(self.table, self.staging, day, self.run_id)

@@ -43,7 +43,6 @@ def run(
         local_settings(base / "sources", base / "output", **settings),
         DAY,
         range_end,
-        with_checks=False,
         run_config=run_config,
     )
 

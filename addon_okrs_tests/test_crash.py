@@ -31,7 +31,7 @@ def test_sigkill_during_the_final_write_keeps_the_previous_day_and_the_next_run_
     sources, output = tmp_path / "sources", tmp_path / "output"
     generate_day(sources.as_uri(), DAY, clients=300_000, seed=4, samples=4)
     settings = local_settings(sources, output)
-    assert materialize_days(settings, DAY, with_checks=False).success
+    assert materialize_days(settings, DAY).success
     table = output / ADDON_AGGREGATES.path
     day = table / f"submission_date_s3={DAY}"
     previous = files(day)
@@ -72,7 +72,7 @@ def test_sigkill_during_the_final_write_keeps_the_previous_day_and_the_next_run_
     assert pq.read_table(day).num_rows == previous_rows
     assert any(staging.iterdir())  # the killed run's leftovers, outside the readers' view
 
-    assert materialize_days(settings, DAY, with_checks=False).success
+    assert materialize_days(settings, DAY).success
 
     assert sorted(p.name for p in table.iterdir()) == [f"submission_date_s3={DAY}"]
     assert pq.read_table(day).num_rows == previous_rows

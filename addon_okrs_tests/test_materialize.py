@@ -153,7 +153,7 @@ def test_every_asset_retries_twice_with_back_off() -> None:
 def test_a_missing_source_day_fails_once_without_retries(
     spark: SparkSession, sources: Path, tmp_path: Path
 ) -> None:
-    result = materialize_days(local_settings(sources, tmp_path), "20170509", with_checks=False)
+    result = materialize_days(local_settings(sources, tmp_path), "20170509")
 
     assert not result.success
     failures = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]

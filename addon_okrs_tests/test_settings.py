@@ -26,6 +26,7 @@ def test_an_empty_environment_builds_everything_under_the_local_warehouse(tmp_pa
         min_success_markers=1,
         allow_unready_sources=False,
         target_file_mb=280,
+        backfill_days_per_run=7,
         lookback_days=7,
         sensor_interval_seconds=60,
         s3_endpoint_url=None,
@@ -47,6 +48,7 @@ def test_every_variable_reaches_its_field(tmp_path: Path) -> None:
             "ADDON_OKRS_ALLOW_UNREADY_SOURCES": "TRUE",
             "ADDON_OKRS_TARGET_FILE_MB": "64.5",
             "ADDON_OKRS_LOOKBACK_DAYS": "3",
+            "ADDON_OKRS_BACKFILL_DAYS_PER_RUN": "0",
             "ADDON_OKRS_SENSOR_INTERVAL_SECONDS": "5",
             "AWS_DEFAULT_REGION": "eu-west-1",
             "DAGSTER_HOME": "/srv/dagster",
@@ -61,7 +63,7 @@ def test_every_variable_reaches_its_field(tmp_path: Path) -> None:
     assert settings.spark_conf == {"spark.a": "1"}
     assert (settings.min_success_markers, settings.allow_unready_sources) == (100, True)
     assert (settings.target_file_mb, settings.lookback_days) == (64.5, 3)
-    assert settings.sensor_interval_seconds == 5
+    assert (settings.sensor_interval_seconds, settings.backfill_days_per_run) == (5, 0)
     assert (settings.s3_region, settings.dagster_home) == ("eu-west-1", "/srv/dagster")
 
 

@@ -114,6 +114,9 @@ class Runner:
             ADDON_OKRS_SOURCE_ROOT=source.as_uri(),
             ADDON_OKRS_OUTPUT_ROOT=out.as_uri(),
             PYTHONPATH=str(REPO),
+            # backfill7 is one run over a range, which Dagster's CLI runs only for assets that
+            # backfill as a single run.
+            ADDON_OKRS_BACKFILL_DAYS_PER_RUN="0",
             **(extra_env or {}),
         )
         if event_log:

@@ -274,7 +274,8 @@ def spark_connect_server(
 
 def materialize_command(first: str, last: str | None = None) -> list[str]:
     """`dagster asset materialize` of every asset (and check) for a day, or first..last as one
-    run: the code location as a user or a deployment runs it, in a fresh process."""
+    run: the code location as a user or a deployment runs it, in a fresh process. (For a range,
+    Dagster's CLI needs ADDON_OKRS_BACKFILL_DAYS_PER_RUN=0 in the environment.)"""
     days = (
         ["--partition", first]
         if last is None or last == first

@@ -1,0 +1,177 @@
+"""Write, audit, publish: how addon_aggregates reaches its readers (docs/storage.md).
+
+The run's days are staged, the blocking rules (checks.py) run on the staged files, and only the
+days that keep every rule are swapped into place. Every check is reported once per day, against
+that day, in single-day and range runs alike; a day held back fails the run with the rule, the
+day, the count and a sample, and its previous output stays as it was.
+"""
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+
+# Not exported by dagster 1.13's top level, but the type of AssetCheckEvaluation's
+# target_materialization_data: what links a day's result to the materialization it judged.
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
+from pyspark.sql import DataFrame
+
+from addon_okrs import checks
+from addon_okrs.checks import Finding
+from addon_okrs.io_manager import write_metadata
+from addon_okrs.tables import DayWrite, Table, TableStore
+
+MESSAGE_SAMPLE_ROWS = 3
+
+Event = dg.MaterializeResult | dg.AssetMaterialization | dg.AssetCheckEvaluation | dg.Output[None]
+
+
+def write_audit_publish(
+    context: dg.AssetExecutionContext,
+    store: TableStore,
+    frame: DataFrame,
+    max_row_count_change: float,
+    metadata: Mapping[str, Any],
+) -> Iterator[Event]:
+    """Stage `frame`'s days, audit them, publish those that pass; the events to report."""
+    name, days = context.asset_key.path[-1], list(context.partition_keys)
+    with store.stage(name, days, frame, context.run_id) as staged:
+        findings = checks.audit(staged.read(), days)
+        held = sorted({f.day for f in findings if not f.passed})
+        staged_rows = {day: staged.rows(day) for day in days}
+        written = [staged.publish(day) for day in days if day not in held]
+    table = store.table(name)
+    context.log.info(
+        f"{name}: published {len(written)} day(s)"
+        + (f", held back {', '.join(held)}" if held else "")
+        + ": "
+        + ", ".join(f"{w.day} {w.rows} rows / {w.files} files" for w in written)
+    )
+
+    if held:
+        # Only the published days are materialized; the run fails below.
+        for write in written:
+            yield dg.AssetMaterialization(
+                context.asset_key, partition=write.day, metadata=write_metadata(table, [write])
+            )
+    elif written:
+        yield dg.MaterializeResult(metadata={**write_metadata(table, written), **metadata})
+
+    published = {w.day for w in written}
+    for finding in findings:
+        yield _evaluation(context, finding.rule.name, finding.day, published, _result(finding))
+    changes = checks.row_count_changes(
+        _rows_around(table, staged_rows, days), days, max_row_count_change
+    )
+    for day in days:
+        yield _evaluation(
+            context, checks.ROW_COUNT_STABLE, day, published, _row_count(changes[day])
+        )
+    # The declared checks are outputs of the asset's step; their results are the evaluations.
+    for output_name, spec in context.assets_def.check_specs_by_output_name.items():
+        if spec.key in context.selected_asset_check_keys:
+            yield dg.Output(None, output_name=output_name)
+
+    if held:
+        raise dg.Failure(
+            description=held_back_message(name, findings, written), allow_retries=False
+        )
+
+
+def _result(finding: Finding) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"failed_rows": finding.failed_rows}
+    if finding.sample:
+        metadata["sample"] = dg.MetadataValue.json(finding.sample)
+    return {
+        "passed": finding.passed,
+        "severity": dg.AssetCheckSeverity.ERROR,
+        "blocking": True,
+        "description": finding.describe(),
+        "metadata": metadata,
+    }
+
+
+def _row_count(change: dict[str, Any]) -> dict[str, Any]:
+    metadata = {k: v for k, v in change.items() if k != "moved" and v is not None}
+    if change["previous_day"] is None:
+        description = "no earlier day to compare with"
+    else:
+        description = (
+            f"{change['rows']} rows against {change['previous_rows']} on {change['previous_day']}"
+            f" ({change['change']:.1%} change)"
+        )
+    return {
+        "passed": not change["moved"],
+        "severity": dg.AssetCheckSeverity.WARN,
+        "blocking": False,
+        "description": description,
+        "metadata": metadata,
+    }
+
+
+def _evaluation(
+    context: dg.AssetExecutionContext,
+    check_name: str,
+    day: str,
+    published: set[str],
+    result: dict[str, Any],
+) -> dg.AssetCheckEvaluation:
+    """One check's result for one day. A published day's result targets the materialization
+    this run just recorded for it; a held-back day's targets none."""
+    target = _latest_materialization(context, day) if day in published else None
+    return dg.AssetCheckEvaluation(
+        asset_key=context.asset_key,
+        check_name=check_name,
+        partition=day,
+        target_materialization_data=target,
+        **result,
+    )
+
+
+def _latest_materialization(
+    context: dg.AssetExecutionContext, day: str
+) -> AssetCheckEvaluationTargetMaterializationData | None:
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=[day]), limit=1
+    ).records
+    if not records or records[0].run_id != context.run_id:
+        return None
+    return AssetCheckEvaluationTargetMaterializationData(
+        storage_id=records[0].storage_id,
+        run_id=records[0].run_id,
+        timestamp=records[0].timestamp,
+    )
+
+
+def _rows_around(table: Table, staged_rows: dict[str, int], days: Sequence[str]) -> dict[str, int]:
+    """The run's staged row counts, plus those of the published day before each run day
+    (footers only; no other day is read)."""
+    rows = dict(staged_rows)
+    candidates = sorted(set(table.written_days()) | set(days))
+    for day in days:
+        earlier = [d for d in candidates if d < day]
+        if earlier and earlier[-1] not in rows:
+            rows[earlier[-1]] = table.row_count(earlier[-1])
+    return rows
+
+
+def held_back_message(name: str, findings: Sequence[Finding], written: Sequence[DayWrite]) -> str:
+    failed = [f for f in findings if not f.passed]
+    lines = [
+        f"{name}: {len({f.day for f in failed})} day(s) held back, not published; their previous "
+        "output is untouched."
+    ]
+    for finding in failed:
+        sample = json.dumps(finding.sample[:MESSAGE_SAMPLE_ROWS], default=str)
+        lines.append(
+            f"- {finding.day}: {finding.rule.name} failed, {finding.describe()}. Sample: {sample}"
+        )
+    lines.append(
+        "Published: " + (", ".join(w.day for w in written) if written else "none") + ". "
+        "Fix the cause (the rule, the transformation or the source day), then run the held "
+        "day(s) again."
+    )
+    return "\n".join(lines)
