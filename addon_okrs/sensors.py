@@ -1,5 +1,7 @@
 """The upstream-arrival sensor: one run per day once both source days are ready, and again
-whenever upstream rewrites a day (its markers get newer). Lists markers only; no Spark."""
+whenever upstream rewrites a day (its markers get newer). Each arrival is also recorded as a
+materialization of the two source assets for that day, with what the listing saw, so the UI
+shows which source days arrived, when and how big. Lists files only; no Spark."""
 
 import datetime as dt
 import json
@@ -22,11 +24,34 @@ class DayArrival:
 
     @property
     def fingerprint(self) -> str:
-        """Changes whenever a marker is added or rewritten: the identity of one arrival."""
+        """Changes whenever a marker is added or rewritten: the identity of one arrival (one
+        part per source table, in catalog order)."""
         return ",".join(f"{m.count}@{m.newest:.3f}" for m in self.markers)
 
     def describe(self) -> str:
         return ", ".join(f"{m.table} {m.count} marker(s)" for m in self.markers)
+
+    def materializations(self, previous: str | None) -> list[dg.AssetMaterialization]:
+        """A materialization of each source table of this day whose markers differ from the
+        `previous` fingerprint (all of them on a first arrival), with what was seen."""
+        before = previous.split(",") if previous else [None] * len(self.markers)
+        now = self.fingerprint.split(",")
+        return [
+            dg.AssetMaterialization(
+                asset_key=spec.name,
+                partition=self.day,
+                description=f"arrived: {m.count} _SUCCESS marker(s), {m.data_files} data file(s)",
+                metadata={
+                    "markers": m.count,
+                    "data_files": m.data_files,
+                    "bytes": m.bytes,
+                    "newest_marker": dg.MetadataValue.timestamp(m.newest),
+                    "location": dg.MetadataValue.path(m.location),
+                },
+            )
+            for spec, m, was, is_ in zip(catalog.SOURCES, self.markers, before, now, strict=True)
+            if was != is_
+        ]
 
 
 def recent_days(now: dt.datetime, lookback_days: int) -> list[str]:
@@ -47,13 +72,20 @@ def check_arrival(store: ArrivalStore, day: str) -> DayArrival:
     return DayArrival(day, markers, ready)
 
 
-def evaluate(
-    store: ArrivalStore, days: list[str], cursor: str | None
-) -> tuple[list[dg.RunRequest], str, list[str]]:
-    """Run requests for the days that arrived since the cursor, the new cursor, and what is
-    still waiting. Raises ArrivalStoreError when the store cannot be listed."""
+@dataclass(frozen=True)
+class Evaluation:
+    requests: list[dg.RunRequest]
+    arrivals: list[dg.AssetMaterialization]
+    cursor: str
+    waiting: list[str]
+
+
+def evaluate(store: ArrivalStore, days: list[str], cursor: str | None) -> Evaluation:
+    """Run requests and source materializations for the days that arrived since the cursor,
+    the new cursor, and what is still waiting. Raises ArrivalStoreError when the store cannot
+    be listed."""
     requested: dict[str, str] = json.loads(cursor) if cursor else {}
-    requests, waiting = [], []
+    requests, arrivals, waiting = [], [], []
     for day in days:
         arrival = check_arrival(store, day)
         if not arrival.ready:
@@ -68,10 +100,11 @@ def evaluate(
                 tags={"addon_okrs/trigger": "upstream-arrival"},
             )
         )
+        arrivals.extend(arrival.materializations(requested.get(day)))
         requested[day] = arrival.fingerprint
     # Days that left the look-back window will not be looked at again.
     new_cursor = json.dumps({d: requested[d] for d in days if d in requested}, sort_keys=True)
-    return requests, new_cursor, waiting
+    return Evaluation(requests, arrivals, new_cursor, waiting)
 
 
 def build_arrival_sensor(minimum_interval_seconds: int = 60) -> dg.SensorDefinition:
@@ -97,7 +130,7 @@ def tick(context: dg.SensorEvaluationContext, arrivals: ArrivalStore) -> dg.Sens
     """One tick: run requests for what arrived, or the reason there are none."""
     days = recent_days(dt.datetime.now(dt.UTC), arrivals.lookback_days)
     try:
-        requests, cursor, waiting = evaluate(arrivals, days, context.cursor)
+        found = evaluate(arrivals, days, context.cursor)
     except ArrivalStoreError as error:
         message = (
             f"arrival sensor: {error}. No run requested this tick; check the source root, "
@@ -105,10 +138,12 @@ def tick(context: dg.SensorEvaluationContext, arrivals: ArrivalStore) -> dg.Sens
         )
         context.log.error(message)
         return dg.SensorResult(skip_reason=message)
-    for request in requests:
+    for request in found.requests:
         context.log.info(f"arrival sensor: {request.partition_key} is ready, requesting a run")
-    if requests:
-        return dg.SensorResult(run_requests=requests, cursor=cursor)
+    if found.requests:
+        return dg.SensorResult(
+            run_requests=found.requests, asset_events=found.arrivals, cursor=found.cursor
+        )
     window = f"{days[0]}..{days[-1]}" if days else "no days"
-    reason = f"nothing new in {window}" + (f"; waiting for {'; '.join(waiting)}" if waiting else "")
-    return dg.SensorResult(skip_reason=reason, cursor=cursor)
+    waiting = f"; waiting for {'; '.join(found.waiting)}" if found.waiting else ""
+    return dg.SensorResult(skip_reason=f"nothing new in {window}{waiting}", cursor=found.cursor)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from addon_okrs.catalog import ADDON_AGGREGATES, SOURCES
 from addon_okrs.generate import generate_day
 from harness.dagster_dev import DagsterDev
 
@@ -44,9 +45,25 @@ def test_arriving_inputs_start_the_days_run_through_the_sensor(dagster_dev: Dags
     [run] = dagster_dev.wait_for_runs(SENSOR_RUNS, 1, timeout=240)
     assert run["status"] == "SUCCESS"
     assert {"key": "dagster/partition", "value": yesterday} in run["tags"]
-    output_day = dagster_dev.output / "addons/agg/v1" / f"submission_date_s3={yesterday}"
+    output_day = dagster_dev.output / ADDON_AGGREGATES.day_path(yesterday)
     assert (output_day / "_SUCCESS").exists()
     assert len(list(output_day.glob("part-*.parquet"))) == 1
+    # The sources' arrival is in the instance: one materialization of each for that day, with
+    # what the sensor saw (4 sample folders: 4 markers and 4 data files).
+    query = """query($path: [String!]!, $day: String!) { assetNodeOrError(assetKey: {path: $path})
+        { ... on AssetNode { assetMaterializations(partitions: [$day]) { partition
+          metadataEntries { label ... on IntMetadataEntry { intValue } } } } } }"""
+    for table in SOURCES:
+        node = dagster_dev.graphql(query, {"path": [table.name], "day": yesterday})
+        [seen] = node["assetNodeOrError"]["assetMaterializations"]
+        values = {e["label"]: e.get("intValue") for e in seen["metadataEntries"]}
+        files = list((dagster_dev.sources / table.day_path(yesterday)).rglob("*.parquet"))
+        assert seen["partition"] == yesterday
+        assert (values["markers"], values["data_files"], values["bytes"]) == (
+            4,
+            4,
+            sum(f.stat().st_size for f in files),
+        )
 
 
 def test_the_sensor_cursor_survives_a_restart(dagster_dev: DagsterDev) -> None:

@@ -13,6 +13,7 @@ import dagster as dg
 import pytest
 from dagster_aws.s3 import S3Resource
 
+from addon_okrs.catalog import SOURCES
 from addon_okrs.code_location import build_definitions
 from addon_okrs.resources.arrivals import ArrivalStore, LocalArrivalStore
 from addon_okrs.resources.s3_arrivals import S3ArrivalStore
@@ -111,6 +112,16 @@ def requested(result: dg.SensorResult) -> list[str]:
     return [r.partition_key for r in result.run_requests or [] if r.partition_key]
 
 
+def arrivals(result: dg.SensorResult) -> list[tuple[str, str | None, dict[str, Any]]]:
+    """The source materializations a tick records: (asset, day, metadata values)."""
+    found = []
+    for event in result.asset_events or []:
+        assert isinstance(event, dg.AssetMaterialization)
+        values = {k: v.value for k, v in event.metadata.items()}
+        found.append((event.asset_key.to_user_string(), event.partition, values))
+    return found
+
+
 def test_nothing_ready_requests_nothing(upstream: Upstream) -> None:
     result = tick(upstream.store())
 
@@ -146,6 +157,23 @@ def test_both_tables_ready_request_one_run_of_the_day(upstream: Upstream) -> Non
     assert request.run_key is not None and request.run_key.startswith(f"{day(2)}:1@")
     assert request.job_name is None  # the sensor's own job: every asset of the day
     assert json.loads(result.cursor or "{}") == {day(2): request.run_key.split(":", 1)[1]}
+    # The same tick records the arrival of each source day, with what the listing saw.
+    markers = [upstream.store().day_markers(table, day(2)) for table in SOURCES]
+    assert arrivals(result) == [
+        (
+            table.name,
+            day(2),
+            {
+                "markers": 1,
+                "data_files": 1,
+                "bytes": 1,
+                "newest_marker": m.newest,
+                "location": m.location,
+            },
+        )
+        for table, m in zip(SOURCES, markers, strict=True)
+    ]
+    assert all(m.newest > 0 for m in markers)
 
 
 def test_the_same_state_twice_fires_once(upstream: Upstream) -> None:
@@ -159,6 +187,8 @@ def test_the_same_state_twice_fires_once(upstream: Upstream) -> None:
     assert requested(first) == [day(1)]
     assert requested(second) == []
     assert second.cursor == first.cursor
+    assert [(a, d) for a, d, _ in arrivals(first)] == [("addons", day(1)), ("main_summary", day(1))]
+    assert arrivals(second) == []
 
 
 def test_an_upstream_rewrite_fires_again(upstream: Upstream) -> None:
@@ -175,6 +205,9 @@ def test_an_upstream_rewrite_fires_again(upstream: Upstream) -> None:
     [before], [after] = first.run_requests or [], second.run_requests or []
     assert before.run_key != after.run_key
     assert requested(third) == []
+    # Only the rewritten source records a new arrival, once.
+    assert [(a, d) for a, d, _ in arrivals(second)] == [("main_summary", day(1))]
+    assert arrivals(third) == []
 
 
 def test_min_success_markers_counts_markers_at_any_depth(upstream: Upstream) -> None:

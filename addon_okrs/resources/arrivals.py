@@ -7,7 +7,7 @@ import dagster as dg
 from pydantic import Field
 
 from addon_okrs.catalog import TableSpec
-from addon_okrs.storage import MARKER, Location, normalise_root
+from addon_okrs.storage import MARKER, Location, is_data_file, normalise_root
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,8 @@ class DayMarkers:
     location: str
     count: int
     newest: float  # modification time of the newest marker, seconds since the epoch; 0 if none
+    data_files: int = 0  # parquet files (not markers, not hidden) below the day folder
+    bytes: int = 0  # their total size
 
 
 class ArrivalStoreError(RuntimeError):
@@ -45,5 +47,15 @@ class LocalArrivalStore(ArrivalStore):
     def day_markers(self, table: TableSpec, day: str) -> DayMarkers:
         root = Location.from_uri(normalise_root(self.root, "root"))
         folder = root.join(table.day_path(day))
-        times = [i.mtime.timestamp() for i in folder.files() if i.base_name == MARKER and i.mtime]
-        return DayMarkers(table.path, day, folder.path, len(times), max(times, default=0.0))
+        files = folder.files()
+        times = [i.mtime.timestamp() for i in files if i.base_name == MARKER and i.mtime]
+        data = [i for i in files if is_data_file(i)]
+        return DayMarkers(
+            table.path,
+            day,
+            folder.path,
+            len(times),
+            max(times, default=0.0),
+            data_files=len(data),
+            bytes=sum(i.size or 0 for i in data),
+        )

@@ -33,14 +33,25 @@ class S3ArrivalStore(ArrivalStore):
         prefix = "/".join(p for p in (base, table.day_path(day)) if p) + "/"
         location = f"s3://{bucket}/{prefix}"
         times: list[float] = []
+        data_files = data_bytes = 0
         try:
             pages = self._s3_client().get_paginator("list_objects_v2")
             for page in pages.paginate(Bucket=bucket, Prefix=prefix):
-                times.extend(
-                    obj["LastModified"].timestamp()
-                    for obj in page.get("Contents", [])
-                    if obj["Key"].rsplit("/", 1)[-1] == MARKER
-                )
+                for obj in page.get("Contents", []):
+                    base_name = obj["Key"].rsplit("/", 1)[-1]
+                    if base_name == MARKER:
+                        times.append(obj["LastModified"].timestamp())
+                    elif base_name and not base_name.startswith(("_", ".")):
+                        data_files += 1
+                        data_bytes += obj.get("Size", 0)
         except Exception as error:  # botocore raises several unrelated types; all mean "can't list"
             raise ArrivalStoreError(f"cannot list {location}: {error}") from error
-        return DayMarkers(table.path, day, location, len(times), max(times, default=0.0))
+        return DayMarkers(
+            table.path,
+            day,
+            location,
+            len(times),
+            max(times, default=0.0),
+            data_files=data_files,
+            bytes=data_bytes,
+        )
