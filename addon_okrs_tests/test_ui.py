@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -19,7 +20,7 @@ from addon_okrs.catalog import ADDON_AGGREGATES
 from addon_okrs.generate import generate_days
 from addon_okrs.runs import materialize_days
 from addon_okrs.schema import DAY
-from addon_okrs_tests.helpers import day_rows
+from addon_okrs_tests.helpers import check_results_by_day, day_rows
 from harness.dagster_dev import (
     LOCATION,
     DagsterDev,
@@ -28,7 +29,7 @@ from harness.dagster_dev import (
 )
 from harness.reference import reference_addon_aggregates
 from harness.settings import local_settings
-from harness.ui_tour import asset_graph, asset_page, browser_page
+from harness.ui_tour import asset_checks, asset_graph, asset_page, browser_page
 
 BUILT = built_asset_names
 
@@ -118,21 +119,27 @@ def test_the_seven_assets_are_listed_with_their_daily_partitions(ui: DagsterDev)
     )
 
 
+def launch_backfill(server: DagsterDev, days: list[str]) -> str:
+    """A backfill of every built asset over `days`, launched as the UI's dialog launches it."""
+    launch = """mutation($params: LaunchBackfillParams!) {
+        launchPartitionBackfill(backfillParams: $params) {
+        __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
+    selection = [{"path": [name]} for name in BUILT]
+    params = {"partitionNames": days, "assetSelection": selection, "fromFailure": False}
+    answer = server.graphql(launch, {"params": params})["launchPartitionBackfill"]
+    assert answer["__typename"] == "LaunchBackfillSuccess", answer
+    backfill_id: str = answer["backfillId"]
+    return backfill_id
+
+
 # Before the tests that use `materialized_day`: that day is then the asset's latest
 # materialization, the one its page shows.
 def test_a_backfill_launched_as_the_dialog_does_is_one_run_with_single_day_results(
     spark: SparkSession, ui: DagsterDev, tmp_path: Path
 ) -> None:
-    launch = """mutation($params: LaunchBackfillParams!) {
-        launchPartitionBackfill(backfillParams: $params) {
-        __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
-    selection = [{"path": [name]} for name in BUILT]
-    params = {"partitionNames": BACKFILL_DAYS, "assetSelection": selection, "fromFailure": False}
+    backfill_id = launch_backfill(ui, BACKFILL_DAYS)
 
-    answer = ui.graphql(launch, {"params": params})["launchPartitionBackfill"]
-
-    assert answer["__typename"] == "LaunchBackfillSuccess", answer
-    [run] = ui.wait_for_runs({"dagster/backfill": answer["backfillId"]}, 1, timeout=300)
+    [run] = ui.wait_for_runs({"dagster/backfill": backfill_id}, 1, timeout=300)
     assert run["status"] == "SUCCESS"
     tags = {t["key"]: t["value"] for t in run["tags"]}
     assert (
@@ -145,9 +152,60 @@ def test_a_backfill_launched_as_the_dialog_does_is_one_run_with_single_day_resul
     # Each day of the one run equals that day built alone.
     alone = tmp_path / "alone"
     for day in BACKFILL_DAYS:
-        assert materialize_days(local_settings(ui.sources, alone), day, with_checks=False).success
+        assert materialize_days(local_settings(ui.sources, alone), day).success
         rows = day_rows(ui.output / OUTPUT, day)
         assert len(rows) > 1000
+        assert rows == day_rows(alone / OUTPUT, day)
+    # Each day of the backfill has its own passing result for every check, and the browser
+    # shows them: the latest day's checks on the graph, each check passed on the Checks tab.
+    with dg.DagsterInstance.from_config(str(ui.base / "home")) as instance:
+        assert check_results_by_day(instance) == {
+            day: {check: [True] for check in CHECKS} for day in BACKFILL_DAYS
+        }
+    with browser_page() as page:
+        graph = asset_graph(page, ui.url, tmp_path / "graph-after-backfill.png")
+        checks = asset_checks(page, ui.url, "addon_aggregates", tmp_path / "checks.png")
+    assert "5 / 5 Passed" in graph.text.split("\n")
+    lines = checks.text.split("\n")
+    for check in CHECKS:
+        assert check in lines
+    assert lines.count("Passed") >= len(CHECKS), checks.text
+
+
+def test_a_backfill_runs_in_chunks_of_the_configured_days_per_run(
+    spark: SparkSession, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    days = ["20170701", "20170702", "20170703", "20170704", "20170705"]
+    server = DagsterDev(
+        tmp_path_factory.mktemp("chunks"), env={"ADDON_OKRS_BACKFILL_DAYS_PER_RUN": "2"}
+    )
+    generate_days(server.sources.as_uri(), days[0], len(days), clients=800, seed=5, samples=2)
+    try:
+        server.start()
+        backfill_id = launch_backfill(server, days)
+        runs = server.wait_for_runs({"dagster/backfill": backfill_id}, 3, timeout=600)
+    finally:
+        server.stop()
+
+    assert [r["status"] for r in runs] == ["SUCCESS"] * 3
+    chunks = []
+    for run in runs:
+        tags = {t["key"]: t["value"] for t in run["tags"]}
+        if "dagster/partition" in tags:
+            chunks.append((tags["dagster/partition"], tags["dagster/partition"]))
+        else:
+            chunks.append(
+                (
+                    tags["dagster/asset_partition_range_start"],
+                    tags["dagster/asset_partition_range_end"],
+                )
+            )
+    assert sorted(chunks) == [(days[0], days[1]), (days[2], days[3]), (days[4], days[4])]
+    alone = tmp_path_factory.mktemp("chunks-alone")
+    for day in days:
+        assert materialize_days(local_settings(server.sources, alone), day).success
+        rows = day_rows(server.output / OUTPUT, day)
+        assert len(rows) > 500
         assert rows == day_rows(alone / OUTPUT, day)
 
 
@@ -174,7 +232,8 @@ def metadata_values(entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 ENTRY_VALUES = """label ... on IntMetadataEntry { intValue } ... on PathMetadataEntry { path }
-    ... on JsonMetadataEntry { jsonString }"""
+    ... on JsonMetadataEntry { jsonString } ... on FloatMetadataEntry { floatValue }
+    ... on TextMetadataEntry { text }"""
 
 
 def test_the_day_s_checks_and_metadata_are_readable_afterwards(
@@ -211,11 +270,17 @@ def test_the_day_s_checks_and_metadata_are_readable_afterwards(
         evaluation = execution["evaluation"]
         values = metadata_values(evaluation["metadataEntries"])
         if name == "row_count_stable":
-            assert (evaluation["success"], evaluation["severity"]) == (True, "WARN")
-            assert values["rows_by_day"] == {ONE_DAY: expected.num_rows}
+            # The previous day available is the backfill's last day.
+            previous = pq.read_table(ui.output / OUTPUT / f"{DAY}={BACKFILL_DAYS[-1]}").num_rows
+            assert evaluation["severity"] == "WARN"
+            assert (values["rows"], values["previous_day"], values["previous_rows"]) == (
+                expected.num_rows,
+                BACKFILL_DAYS[-1],
+                previous,
+            )
         else:
             assert (evaluation["success"], evaluation["severity"]) == (True, "ERROR")
-            assert (values["failed_rows"], values["failed_rows_by_day"]) == (0, {})
+            assert values == {"failed_rows": 0}
 
 
 def clients_by_channel(sources: Path, day: str) -> dict[str, int]:

@@ -79,6 +79,15 @@ def asset_graph(page: Page, base_url: str, screenshot: Path) -> Seen:
     return Seen(page.inner_text("body"), screenshot)
 
 
+def asset_checks(page: Page, base_url: str, asset: str, screenshot: Path) -> Seen:
+    """An asset's Checks tab: each check with the status of its latest execution."""
+    _open(page, f"{base_url}/assets/{asset}?view=checks", asset)
+    page.get_by_text("grain_is_unique", exact=True).first.wait_for()
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=str(screenshot), full_page=True)
+    return Seen(page.inner_text("body"), screenshot)
+
+
 def asset_page(page: Page, base_url: str, asset: str, screenshot: Path) -> Seen:
     """An asset's overview: latest materialization, its checks and its metadata."""
     _open(page, f"{base_url}/assets/{asset}", "Latest materialization")
