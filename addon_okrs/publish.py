@@ -38,7 +38,7 @@ def write_audit_publish(
 ) -> Iterator[Event]:
     """Stage `frame`'s days, audit them, publish those that pass; the events to report."""
     name, days = context.asset_key.path[-1], list(context.partition_keys)
-    with store.stage(name, days, frame, context.run_id) as staged:
+    with store.stage(name, days, frame, context.run.run_id) as staged:
         findings = checks.audit(staged.read(), days)
         held = sorted({f.day for f in findings if not f.passed})
         staged_rows = {day: staged.rows(day) for day in days}
@@ -137,7 +137,7 @@ def _latest_materialization(
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=[day]), limit=1
     ).records
-    if not records or records[0].run_id != context.run_id:
+    if not records or records[0].run_id != context.run.run_id:
         return None
     return AssetCheckEvaluationTargetMaterializationData(
         storage_id=records[0].storage_id,

@@ -6,6 +6,8 @@ import dagster as dg
 import pyarrow.parquet as pq
 from pyspark.sql import SparkSession
 
+from addon_okrs.checks import CHECK_SPECS
+
 
 def executions_scanning(spark: SparkSession, path: str) -> int:
     """How many SQL executions so far had `path` in their physical plan (classic Spark only)."""
@@ -26,16 +28,13 @@ def day_rows(table_root: Path, day: str) -> list[tuple[object, ...]]:
 
 
 def check_results_by_day(instance: dg.DagsterInstance) -> dict[str, dict[str, list[bool]]]:
-    """Every check evaluation in the instance's event log, by day ("none" when it has no
+    """Every recorded execution of addon_aggregates' checks, by day ("none" when it has no
     partition) and check: whether each passed."""
-    records = instance.get_event_records(
-        dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
-    )
     found: dict[str, dict[str, list[bool]]] = {}
-    for record in records:
-        event = record.event_log_entry.dagster_event
-        assert event is not None
-        evaluation = event.asset_check_evaluation_data
-        day = evaluation.partition or "none"
-        found.setdefault(day, {}).setdefault(evaluation.check_name, []).append(evaluation.passed)
+    for spec in CHECK_SPECS:
+        history = instance.event_log_storage.get_asset_check_execution_history(spec.key, 100)
+        for record in history:
+            day = record.partition or "none"
+            passed = record.status.value == "SUCCEEDED"
+            found.setdefault(day, {}).setdefault(spec.name, []).append(passed)
     return found
