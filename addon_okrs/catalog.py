@@ -53,6 +53,7 @@ class TableSpec:
 ADDONS = TableSpec("addons", Root.SOURCE, "addons/v2")
 MAIN_SUMMARY = TableSpec("main_summary", Root.SOURCE, "main_summary/v4")
 ADDON_AGGREGATES = TableSpec("addon_aggregates", Root.OUTPUT, "addons/agg/v1", sized=True)
+ADDON_OKR_METRICS = TableSpec("addon_okr_metrics", Root.OUTPUT, "addons/okr/v1", sized=True)
 
 INTERMEDIATES = tuple(
     TableSpec(name, Root.INTERMEDIATE, name)
@@ -67,8 +68,23 @@ INTERMEDIATES = tuple(
 
 SOURCES: tuple[TableSpec, ...] = (ADDONS, MAIN_SUMMARY)
 TABLES: dict[str, TableSpec] = {
-    spec.name: spec for spec in (*SOURCES, *INTERMEDIATES, ADDON_AGGREGATES)
+    spec.name: spec for spec in (*SOURCES, *INTERMEDIATES, ADDON_AGGREGATES, ADDON_OKR_METRICS)
 }
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """A daily report: a folder of files per day, `<root>/<path>/YYYYMMDD/`."""
+
+    name: str  # the asset name
+    root: Root
+    path: str
+
+    def day_path(self, day: str) -> str:
+        return f"{self.path}/{day}"
+
+
+ADDON_OKR_REPORT = ReportSpec("addon_okr_report", Root.OUTPUT, "reports/addon_okrs")
 
 
 class UnknownTableError(KeyError):

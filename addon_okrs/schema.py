@@ -69,6 +69,24 @@ ADDON_AGGREGATES_SCHEMA = T.StructType(
     ]
 )
 
+# addons/okr/v1: the OKR numbers of one day, a row per channel and one for "all"
+# (docs/dataset.md, "OKR metrics").
+ALL_CHANNELS = "all"
+ADDON_OKR_METRICS_SCHEMA = T.StructType(
+    [
+        T.StructField("normalized_channel", T.StringType()),
+        T.StructField("n_clients", T.LongType()),
+        T.StructField("n_clients_with_addons", T.LongType()),
+        T.StructField("self_installers", T.LongType()),
+        T.StructField("self_installer_share", T.DoubleType()),
+        T.StructField("self_installed_addons", T.LongType()),
+        T.StructField("addons_per_profile", T.DoubleType()),
+        T.StructField("new_profile_self_installers", T.LongType()),
+    ]
+)
+# A profile at most this many days old on day D counts as new (D - 13 <= created <= D).
+NEW_PROFILE_DAYS = 14
+
 # What the transformations need of each source, as dotted paths ("[]" is an array's element).
 # A day whose files lack one of these, or carry another type, is refused before any work.
 SOURCE_CONTRACTS: dict[str, dict[str, str]] = {

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from addon_okrs.catalog import ADDONS, MAIN_SUMMARY, TableSpec
+from addon_okrs.catalog import ADDON_AGGREGATES, ADDONS, MAIN_SUMMARY, TableSpec
 
 DEFAULT_THEME = "{972ce4c6-7e08-4474-a285-3208198ce6fd}"
 
@@ -93,3 +93,53 @@ def reference_addon_aggregates(source_root: Path, days: Sequence[str]) -> pa.Tab
             "default_theme": DEFAULT_THEME,
         }
         return con.sql(QUERY, params=params).to_arrow_table()
+
+
+OKR_QUERY = """
+WITH
+r AS (
+    SELECT CAST(submission_date_s3 AS VARCHAR) AS d, *,
+           DATE_DIFF('day', DATE '1970-01-01',
+                     STRPTIME(CAST(submission_date_s3 AS VARCHAR), '%Y%m%d')::DATE) AS day_number
+    FROM read_parquet($files, hive_partitioning = true)
+),
+channels AS (
+    SELECT d, normalized_channel,
+           MAX(n_clients)::BIGINT AS n_clients,
+           COUNT(DISTINCT client_id)::BIGINT AS n_clients_with_addons,
+           COUNT(DISTINCT client_id) FILTER (WHERE NOT foreign_install)::BIGINT AS self_installers,
+           COALESCE(SUM(count) FILTER (WHERE NOT foreign_install), 0)::BIGINT
+               AS self_installed_addons,
+           COUNT(DISTINCT client_id) FILTER (
+               WHERE NOT foreign_install
+                 AND profile_creation_date BETWEEN day_number - 13 AND day_number
+           )::BIGINT AS new_profile_self_installers
+    FROM r GROUP BY d, normalized_channel
+),
+everything AS (
+    SELECT d, 'all' AS normalized_channel,
+           SUM(n_clients)::BIGINT, SUM(n_clients_with_addons)::BIGINT,
+           SUM(self_installers)::BIGINT, SUM(self_installed_addons)::BIGINT,
+           SUM(new_profile_self_installers)::BIGINT
+    FROM channels GROUP BY d
+),
+rows AS (SELECT * FROM channels UNION ALL SELECT * FROM everything)
+SELECT d AS submission_date_s3, normalized_channel::VARCHAR AS normalized_channel, n_clients,
+       n_clients_with_addons, self_installers,
+       CASE WHEN n_clients > 0 THEN self_installers::DOUBLE / n_clients::DOUBLE END
+           AS self_installer_share,
+       self_installed_addons,
+       CASE WHEN n_clients > 0 THEN self_installed_addons::DOUBLE / n_clients::DOUBLE END
+           AS addons_per_profile,
+       new_profile_self_installers
+FROM rows
+"""
+
+
+def reference_okr_metrics(output_root: Path, days: Sequence[str]) -> pa.Table:
+    """addons/okr/v1 rows of the given days (the day first), from the published addons/agg/v1
+    files under `output_root`: DuckDB SQL written from the contract, sharing nothing with the
+    Spark code."""
+    files = [str(output_root / ADDON_AGGREGATES.day_path(d) / "*.parquet") for d in days]
+    with duckdb.connect() as con:
+        return con.sql(OKR_QUERY, params={"files": files}).to_arrow_table()
