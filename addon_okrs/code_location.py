@@ -8,6 +8,7 @@ from addon_okrs.assets import backfill_policy, built_assets, source_assets
 from addon_okrs.io_manager import ParquetIOManager
 from addon_okrs.jobs import daily_job
 from addon_okrs.resources.arrivals import ArrivalStore, LocalArrivalStore
+from addon_okrs.resources.reports import OkrReportResource
 from addon_okrs.resources.spark import spark_resource
 from addon_okrs.resources.tables import TableStoreResource
 from addon_okrs.resources.warehouse import WarehouseResource
@@ -43,6 +44,11 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "spark": spark,
         "warehouse": warehouse,
         "tables": tables,
+        "reports": OkrReportResource(
+            warehouse=warehouse,
+            baseline_first_day=settings.okr_baseline[0] if settings.okr_baseline else None,
+            baseline_last_day=settings.okr_baseline[1] if settings.okr_baseline else None,
+        ),
         "arrivals": build_arrival_store(settings),
         "io_manager": ParquetIOManager(tables=tables),
     }

@@ -9,7 +9,8 @@ import dagster as dg
 from addon_okrs.code_location import build_resources, graph_assets
 from addon_okrs.settings import Settings
 
-EVERYTHING = "*addon_aggregates"
+# Every built asset: everything upstream of the report, the last one.
+EVERYTHING = "*addon_okr_report"
 
 
 def range_tags(first: str, last: str) -> dict[str, str]:

@@ -3,6 +3,7 @@
 to whatever needs it. `SETTINGS` documents each variable; the README's table is its rendering
 (`addon-okrs settings --markdown`), and a test keeps the two equal."""
 
+import datetime as dt
 import json
 import os
 from collections.abc import Mapping
@@ -90,6 +91,11 @@ SETTINGS: tuple[Setting, ...] = (
         "`0`: the whole range in one run",
     ),
     Setting(
+        "ADDON_OKRS_OKR_BASELINE",
+        "the first 28 days with data in the report's window",
+        "the days whose mean is each OKR's baseline: `YYYYMMDD...YYYYMMDD`",
+    ),
+    Setting(
         "ADDON_OKRS_LOOKBACK_DAYS",
         "`7`",
         "how many recent days each sensor tick checks",
@@ -125,6 +131,26 @@ SETTINGS: tuple[Setting, ...] = (
 
 EXECUTORS = ("in_process", "multiprocess")
 _DECLARED = {s.env: s for s in SETTINGS}
+
+
+def parse_baseline(text: str | None) -> tuple[str, str] | None:
+    """`YYYYMMDD...YYYYMMDD` (ADDON_OKRS_OKR_BASELINE), or None for the default."""
+    if not text:
+        return None
+    first, sep, last = text.partition("...")
+    try:
+        if not sep:
+            raise ValueError
+        start = dt.datetime.strptime(first.strip(), "%Y%m%d")
+        end = dt.datetime.strptime(last.strip(), "%Y%m%d")
+    except ValueError:
+        raise SettingsError(
+            f"ADDON_OKRS_OKR_BASELINE={text!r}: write the first and last day as "
+            "YYYYMMDD...YYYYMMDD, e.g. 20170501...20170528"
+        ) from None
+    if end < start:
+        raise SettingsError(f"ADDON_OKRS_OKR_BASELINE={text!r}: the last day is before the first")
+    return start.strftime("%Y%m%d"), end.strftime("%Y%m%d")
 
 
 def parse_spark_conf(text: str, setting: str = "ADDON_OKRS_SPARK_CONF") -> dict[str, str]:
@@ -173,6 +199,7 @@ class Settings:
     allow_unready_sources: bool = False
     target_file_mb: float = 280
     backfill_days_per_run: int = 7
+    okr_baseline: tuple[str, str] | None = None
     lookback_days: int = 7
     sensor_interval_seconds: int = 60
     s3_endpoint_url: str | None = None
@@ -257,6 +284,7 @@ class Settings:
             allow_unready_sources=flag("ADDON_OKRS_ALLOW_UNREADY_SOURCES"),
             target_file_mb=target,
             backfill_days_per_run=number("ADDON_OKRS_BACKFILL_DAYS_PER_RUN", 7),
+            okr_baseline=parse_baseline(get("ADDON_OKRS_OKR_BASELINE")),
             lookback_days=number("ADDON_OKRS_LOOKBACK_DAYS", 7),
             sensor_interval_seconds=number("ADDON_OKRS_SENSOR_INTERVAL_SECONDS", 60),
             s3_endpoint_url=get("ADDON_OKRS_S3_ENDPOINT_URL"),

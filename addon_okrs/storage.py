@@ -133,6 +133,12 @@ class Location:
         files = self.data_files() if data_files is None else data_files
         return sum(pq.ParquetFile(i.path, filesystem=self.fs).metadata.num_rows for i in files)
 
+    def write_bytes(self, name: str, data: bytes) -> None:
+        """A file of this folder (created, with its parents, if missing)."""
+        self.fs.create_dir(self.path, recursive=True)
+        with self.fs.open_output_stream(f"{self.path}/{name}") as out:
+            out.write(data)
+
     def touch(self, name: str) -> None:
         with self.fs.open_output_stream(f"{self.path}/{name}"):
             pass

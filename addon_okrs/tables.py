@@ -13,7 +13,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from addon_okrs import catalog, sizing
-from addon_okrs.catalog import Root, TableSpec, day_folder, day_of_folder
+from addon_okrs.catalog import ReportSpec, Root, TableSpec, day_folder, day_of_folder
 from addon_okrs.contracts import check_source_files, read_schema
 from addon_okrs.schema import DAY, SOURCE_CONTRACTS
 from addon_okrs.storage import MARKER, Location, S3Options, is_data_file, normalise_root
@@ -72,6 +72,15 @@ class Table:
         days = (day_of_folder(name) for name in self.location.subfolders())
         return sorted(d for d in days if d is not None)
 
+    def read_day(self, day: str) -> pa.Table | None:
+        """A written day's rows through pyarrow (no Spark; for small tables), or None when the
+        day was never written."""
+        folder = self.day(day)
+        if not folder.exists():
+            return None
+        files = folder.data_files()
+        return pq.ParquetDataset([f.path for f in files], filesystem=folder.fs).read()
+
     def row_count(self, day: str) -> int:
         """Rows of a written day, from the parquet footers only: no data is read."""
         return self.day(day).count_rows()
@@ -107,6 +116,26 @@ class Warehouse:
     def table(self, name: str) -> Table:
         spec = catalog.table(name)
         return Table(spec, self.roots[spec.root].join(spec.path))
+
+    def report_day(self, spec: ReportSpec, day: str) -> Location:
+        """The folder of one day of a report."""
+        return self.roots[spec.root].join(spec.day_path(day))
+
+    def publish_report(
+        self, spec: ReportSpec, day: str, files: dict[str, bytes], run_id: str
+    ) -> str:
+        """Write a day's report files next to the report, then swap the folder into place;
+        returns the day folder's URI."""
+        staged = self.roots[spec.root].join(spec.path, STAGING, run_id, day)
+        staged.delete()
+        for name, data in files.items():
+            staged.write_bytes(name, data)
+        final = self.report_day(spec, day)
+        final.delete()
+        staged.move_to(final)
+        staged.parent().delete_if_empty()
+        staged.parent().parent().delete_if_empty()
+        return final.uri
 
 
 class TableStore:
