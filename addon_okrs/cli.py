@@ -1,4 +1,5 @@
-"""`addon-okrs`: generate sample telemetry days, and the demo that builds one day end to end."""
+"""`addon-okrs`: generate sample telemetry days, the demo that builds days end to end, one run
+over days, and the settings in force."""
 
 import argparse
 import datetime as dt
@@ -7,14 +8,14 @@ import time
 from collections.abc import Sequence
 
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from addon_okrs.catalog import ADDON_AGGREGATES
+from addon_okrs.catalog import ADDON_AGGREGATES, ADDON_OKR_METRICS, ADDON_OKR_REPORT
 from addon_okrs.generate import generate_days
 from addon_okrs.partitions import InvalidDayError, check_day
-from addon_okrs.schema import DAY_FORMAT
+from addon_okrs.schema import ALL_CHANNELS, DAY_FORMAT
 from addon_okrs.settings import Settings, SettingsError, markdown_table
-from addon_okrs.storage import Location, S3Options, StorageConfigError, normalise_root
+from addon_okrs.storage import S3Options, StorageConfigError, normalise_root
+from addon_okrs.tables import Table, Warehouse
 
 DEMO_DAY = "20170501"
 
@@ -29,12 +30,19 @@ def day_key(text: str) -> str:
 
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     root = normalise_root(args.root, "--root") if args.root else settings.source_root
+    drift = f", OKR drivers {args.drift:+g}% a day" if args.drift else ""
     print(
         f"generating {args.days} day(s) from {args.date}, "
-        f"{args.clients:,} clients a day, into {root}"
+        f"{args.clients:,} clients a day{drift}, into {root}"
     )
     for day in generate_days(
-        root, args.date, args.days, args.clients, seed=args.seed, samples=args.samples
+        root,
+        args.date,
+        args.days,
+        args.clients,
+        seed=args.seed,
+        samples=args.samples,
+        drift_percent=args.drift,
     ):
         print(
             f"  {day.day}: {day.pings:,} main_summary pings, {day.addon_rows:,} addons rows, "
@@ -44,38 +52,58 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    """Generate a day into the local warehouse, materialize every asset for it, summarise it."""
+    """Generate days into the local warehouse, build every asset for them in one run, and
+    summarise the last day: the per-channel table, its OKR numbers, and where the report is."""
     started = time.monotonic()
-    print(f"[1/3] generating {args.date} ({args.clients:,} clients) into {settings.source_root}")
-    [day] = generate_days(
-        settings.source_root, args.date, 1, args.clients, seed=args.seed, samples=args.samples
+    first = args.date
+    last = (parse_day(first) + dt.timedelta(days=args.days - 1)).strftime(DAY_FORMAT)
+    span = first if args.days == 1 else f"{first}..{last}"
+    drift = f", OKR drivers {args.drift:+g}% a day" if args.drift and args.days > 1 else ""
+    print(
+        f"[1/3] generating {span} ({args.clients:,} clients a day{drift}) "
+        f"into {settings.source_root}"
+    )
+    generated = generate_days(
+        settings.source_root,
+        first,
+        args.days,
+        args.clients,
+        seed=args.seed,
+        samples=args.samples,
+        drift_percent=args.drift,
     )
     print(
-        f"      {day.pings:,} main_summary pings, {day.addon_rows:,} addons rows "
-        f"in {day.seconds:.1f}s"
+        f"      {sum(d.pings for d in generated):,} main_summary pings, "
+        f"{sum(d.addon_rows for d in generated):,} addons rows "
+        f"in {sum(d.seconds for d in generated):.1f}s"
     )
 
-    print(f"[2/3] materializing every asset for {args.date} through Dagster (Spark in local mode)")
+    print(f"[2/3] materializing every asset for {span} in one run (Spark in local mode)")
     from addon_okrs.runs import materialize_days  # Dagster and Spark only where a run needs them
 
-    result = materialize_days(settings, args.date, run_config=QUIET)
+    result = materialize_days(settings, first, last, run_config=QUIET)
     if not result.success:
         print(f"the run failed (run id {result.run_id}); see the log above", file=sys.stderr)
         return 1
 
     print(f"[3/3] done in {time.monotonic() - started:.0f}s, run id {result.run_id}")
-    print_summary(output_day(settings, args.date))
+    warehouse = Warehouse(
+        settings.source_root,
+        settings.output_root,
+        settings.intermediate_root,
+        S3Options(settings.s3_endpoint_url, settings.s3_region),
+    )
+    print_summary(warehouse.table(ADDON_AGGREGATES.name), last)
+    print_okrs(warehouse.table(ADDON_OKR_METRICS.name), last)
+    print(f"\nreport: {warehouse.report_day(ADDON_OKR_REPORT, last).uri}/index.html")
     return 0
 
 
+def parse_day(text: str) -> dt.date:
+    return dt.datetime.strptime(text, DAY_FORMAT).date()
+
+
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-
-
-def output_day(settings: Settings, day: str) -> Location:
-    root = Location.from_uri(
-        settings.output_root, S3Options(settings.s3_endpoint_url, settings.s3_region)
-    )
-    return root.join(ADDON_AGGREGATES.day_path(day))
 
 
 def cmd_materialize(args: argparse.Namespace, settings: Settings) -> int:
@@ -111,12 +139,13 @@ def partition_day(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from error
 
 
-def print_summary(output: Location) -> None:
-    """Per-channel view of one written day, read from its files (no Spark)."""
-    files = output.data_files()
-    table = pq.ParquetDataset([f.path for f in files], filesystem=output.fs).read()
-    print(f"\noutput: {output.uri}\n  {table.num_rows:,} rows in {len(files)} file(s)\n")
-    per_channel = table.group_by("normalized_channel").aggregate(
+def print_summary(table: Table, day: str) -> None:
+    """Per-channel view of one written day of addons/agg/v1, read from its files (no Spark)."""
+    rows = table.read_day(day)
+    assert rows is not None, f"{table.name} has no day {day}"
+    files = table.day(day).data_files()
+    print(f"\noutput: {table.day(day).uri}\n  {rows.num_rows:,} rows in {len(files)} file(s)\n")
+    per_channel = rows.group_by("normalized_channel").aggregate(
         [
             ("client_id", "count_distinct"),
             ("n_clients", "max"),
@@ -124,7 +153,7 @@ def print_summary(output: Location) -> None:
         ]
     )
     self_installers = (
-        table.filter(pc.invert(table["foreign_install"]))
+        rows.filter(pc.invert(rows["foreign_install"]))
         .group_by("normalized_channel")
         .aggregate([("client_id", "count_distinct")])
     )
@@ -149,6 +178,31 @@ def print_summary(output: Location) -> None:
         )
 
 
+def print_okrs(table: Table, day: str) -> None:
+    """The day's addons/okr/v1 rows, `all` last."""
+    rows = table.read_day(day)
+    assert rows is not None, f"{table.name} has no day {day}"
+    print(f"\nOKRs: {table.day(day).uri}\n")
+    print(
+        f"  {'channel':<10}{'n_clients':>11}{'w/ add-ons':>12}{'self-inst.':>12}{'share':>8}"
+        f"{'self-inst. add-ons':>20}{'per profile':>13}{'new profiles':>14}"
+    )
+
+    def ratio(value: float | None) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    ordered = sorted(
+        rows.to_pylist(), key=lambda r: (r["normalized_channel"] == ALL_CHANNELS, -r["n_clients"])
+    )
+    for r in ordered:
+        print(
+            f"  {r['normalized_channel']:<10}{r['n_clients']:>11,}"
+            f"{r['n_clients_with_addons']:>12,}{r['self_installers']:>12,}"
+            f"{ratio(r['self_installer_share']):>8}{r['self_installed_addons']:>20,}"
+            f"{ratio(r['addons_per_profile']):>13}{r['new_profile_self_installers']:>14,}"
+        )
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="addon-okrs", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -159,16 +213,30 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--samples", type=int, default=100, help="sample_id folders a day")
 
+    def drift(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--drift",
+            type=float,
+            default=0.0,
+            help="percent a day by which add-ons per profile, self-installs and new-profile "
+            "installs grow (negative: shrink); default 0, flat",
+        )
+
     generate = commands.add_parser("generate", help="write synthetic addons/main_summary days")
     common(generate, 100_000)
     generate.add_argument("--days", type=int, default=1, help="how many consecutive days")
+    drift(generate)
     generate.add_argument(
         "--root", help="source root URI (default: $ADDON_OKRS_SOURCE_ROOT or ./warehouse)"
     )
     generate.set_defaults(run=cmd_generate)
 
-    demo = commands.add_parser("demo", help="generate a day and build every asset for it")
+    demo = commands.add_parser(
+        "demo", help="generate days, build every asset for them in one run, show the OKRs"
+    )
     common(demo, 100_000)
+    demo.add_argument("--days", type=int, default=1, help="how many consecutive days")
+    drift(demo)
     demo.set_defaults(run=cmd_demo)
 
     build = commands.add_parser(

@@ -5,7 +5,8 @@ so a million clients take seconds, not minutes.
 Besides ordinary clients, each day holds the cases the dataset's rules exist for: null client ids,
 null channels, null install types, system and disabled add-ons (and null flags), pings without
 add-ons, default / custom / null / changing themes, duplicate rows, clients on two channels or
-with two profile creation dates, pings without an add-on list, a channel where nobody has a
+with two profile creation dates, new profiles (0 to 13 days old, exactly 14, and created
+"in the future" by a clock ahead), pings without an add-on list, a channel where nobody has a
 custom theme (esr), and clients
 that only appear in addons (some on a channel main_summary never sees: aurora). A quarter of
 the sample folders carry the older schema, without the two newest add-on fields.
@@ -30,6 +31,10 @@ ADDON_ONLY_CHANNELS = np.array(["release", "aurora"], dtype=object)
 OPERATING_SYSTEMS = np.array(["Windows_NT", "Darwin", "Linux"], dtype=object)
 N_ADDON_IDS = 400
 N_SYSTEM_ADDONS = 8
+ADDONS_PER_CLIENT = 1.6  # mean of a Poisson draw
+FOREIGN_SHARE = 0.15  # add-ons side-loaded rather than self-installed
+NEW_PROFILE_SHARE = 0.02  # clients whose profile is 0 to 13 days old
+EDGE_PROFILE_SHARE = 0.002  # clients whose profile is exactly 14 days old; and in the future
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,11 @@ def _choose(rng: np.random.Generator, n: int, shares: list[float]) -> np.ndarray
 
 
 def _addon_elements(
-    rng: np.random.Generator, n: int, profile_days: np.ndarray, today: int
+    rng: np.random.Generator,
+    n: int,
+    profile_days: np.ndarray,
+    today: int,
+    foreign_share: float = FOREIGN_SHARE,
 ) -> pa.StructArray:
     """n add-on structs (the add-on fields, newer schema), one per client x add-on slot."""
     is_system = rng.random(n) < 0.06
@@ -99,7 +108,7 @@ def _addon_elements(
         "version": _array(np.char.add("1.", (popular % 9).astype(str)), pa.string()),
         "scope": _array(np.where(is_system, 8, 1).astype(np.int32)),
         "type": _array(np.full(n, "extension", dtype=object), pa.string()),
-        "foreign_install": _masked(rng.random(n) < 0.15, rng.random(n) < 0.02, pa.bool_()),
+        "foreign_install": _masked(rng.random(n) < foreign_share, rng.random(n) < 0.02, pa.bool_()),
         "has_binary_components": _array(rng.random(n) < 0.02),
         "install_day": _masked(install, rng.random(n) < 0.01, pa.int32()),
         "update_day": _array(np.minimum(install + rng.integers(0, 60, n), today).astype(np.int32)),
@@ -138,8 +147,13 @@ def generate_day(
     seed: int = 0,
     samples: int = 100,
     s3: S3Options | None = None,
+    trend: float = 1.0,
 ) -> GeneratedDay:
-    """Write one day of both source tables under `root` (any file:// or s3:// URI)."""
+    """Write one day of both source tables under `root` (any file:// or s3:// URI).
+
+    `trend` multiplies the three drivers of the OKRs: add-ons per client, the share of
+    self-installed add-ons (the side-loaded share is divided by it) and the share of new
+    profiles. 1.0 is the plain day; generate_days sets it from a drift per day."""
     started = time.monotonic()
     rng = np.random.default_rng([seed, int(day)])
     today = day_number(day)
@@ -149,6 +163,15 @@ def generate_day(
     ids = client_ids(seed, n)
     channel = _choose(rng, n, CHANNEL_SHARE)
     profile = rng.integers(12000, today - 1, n)
+    # New profiles come from a stream of their own, so that the other draws of a day are the
+    # same whatever the trend.
+    young = np.random.default_rng([seed, int(day), 0x0E])
+    is_new = young.random(n) < NEW_PROFILE_SHARE * trend
+    profile = np.where(is_new, today - young.integers(0, 14, n), profile)
+    edge = young.random(n)
+    profile = np.where(edge < EDGE_PROFILE_SHARE, today - 14, profile)  # one day too old
+    future = (edge >= EDGE_PROFILE_SHARE) & (edge < 2 * EDGE_PROFILE_SHARE)
+    profile = np.where(future, today + young.integers(1, 4, n), profile)  # a clock ahead
     profile_null = rng.random(n) < 0.03
     pings_per_client = 1 + rng.poisson(0.5, n)
     multi = pings_per_client > 1
@@ -158,7 +181,7 @@ def generate_day(
     theme_slot = np.where(rng.random(n) < 0.3, 1 + rng.integers(0, 50, n), 0)
     theme_slot[channel == ESR] = 0  # esr: a channel where nobody runs a custom theme
     theme_null = (rng.random(n) < 0.05) & (channel != ESR)
-    addons_per_client = rng.poisson(1.6, n)
+    addons_per_client = rng.poisson(ADDONS_PER_CLIENT * trend, n)
     # Pings whose environment lacked the add-on list, though the addons table has the rows.
     no_addon_list = rng.random(n) < 0.01
 
@@ -179,7 +202,11 @@ def generate_day(
 
     # Each client's add-ons are the same in all its pings, as in real sessions.
     elements = _addon_elements(
-        rng, int(addons_per_client.sum()), np.repeat(profile, addons_per_client), today
+        rng,
+        int(addons_per_client.sum()),
+        np.repeat(profile, addons_per_client),
+        today,
+        foreign_share=FOREIGN_SHARE / trend,
     )
     first_element = np.cumsum(addons_per_client) - addons_per_client
     ping_k = addons_per_client[ping_client]
@@ -316,7 +343,14 @@ def generate_days(
     seed: int = 0,
     samples: int = 100,
     s3: S3Options | None = None,
+    drift_percent: float = 0.0,
 ) -> list[GeneratedDay]:
+    """`days` consecutive days from `first_day`; with `drift_percent`, the OKR drivers of
+    each day are that many percent above the day before's (generate_day's `trend`)."""
     start = dt.datetime.strptime(first_day, DAY_FORMAT)
     keys = [(start + dt.timedelta(days=i)).strftime(DAY_FORMAT) for i in range(days)]
-    return [generate_day(root, key, clients, seed=seed, samples=samples, s3=s3) for key in keys]
+    growth = 1 + drift_percent / 100
+    return [
+        generate_day(root, key, clients, seed=seed, samples=samples, s3=s3, trend=growth**i)
+        for i, key in enumerate(keys)
+    ]

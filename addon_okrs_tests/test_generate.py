@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from addon_okrs.generate import _array, client_ids, generate_days
+from addon_okrs.generate import _array, client_ids, day_number, generate_days
 from addon_okrs.schema import NEWER_ADDON_FIELDS
 
 
@@ -78,3 +78,42 @@ def test_large_string_columns_are_built_as_flat_arrays() -> None:
 
     assert isinstance(array, pa.StringArray)
     assert (len(array), array[1_999_999].as_py()) == (2_000_000, "addon-1999999")
+
+
+def okr_drivers(root: Path, day: str) -> dict[str, float]:
+    """Per client seen in main_summary: active add-ons, the self-installed share of the
+    enabled ones, and the share of profiles 0 to 13 days old."""
+    pings = pq.read_table(root / "main_summary/v4" / f"submission_date_s3={day}").to_pylist()
+    first_ping = {p["client_id"]: p for p in reversed(pings) if p["client_id"] is not None}
+    today = day_number(day)
+    addons = [len(p["active_addons"] or []) for p in first_ping.values()]
+    elements = [a for p in first_ping.values() for a in (p["active_addons"] or [])]
+    known = [a for a in elements if a["foreign_install"] is not None]
+    ages = [
+        None if p["profile_creation_date"] is None else today - p["profile_creation_date"]
+        for p in first_ping.values()
+    ]
+    return {
+        "addons_per_client": sum(addons) / len(addons),
+        "self_installed_share": sum(not a["foreign_install"] for a in known) / len(known),
+        "new_profile_share": sum(0 <= a <= 13 for a in ages if a is not None) / len(ages),
+    }
+
+
+def test_a_drift_moves_each_okr_driver_by_its_factor(tmp_path: Path) -> None:
+    flat, drifting = tmp_path / "flat", tmp_path / "drifting"
+    generate_days(flat.as_uri(), "20170501", 2, clients=20_000, seed=4, samples=2)
+    generate_days(
+        drifting.as_uri(), "20170501", 2, clients=20_000, seed=4, samples=2, drift_percent=25
+    )
+
+    # The first day is the plain day, whatever the drift.
+    for table in ("addons/v2", "main_summary/v4"):
+        folder = f"{table}/submission_date_s3=20170501/sample_id=1"
+        assert pq.read_table(drifting / folder).equals(pq.read_table(flat / folder))
+    before, after = okr_drivers(flat, "20170502"), okr_drivers(drifting, "20170502")
+    # Add-ons per client and new profiles x1.25; side-loaded share / 1.25 (0.15 -> 0.12).
+    assert after["addons_per_client"] / before["addons_per_client"] == pytest.approx(1.25, abs=0.03)
+    assert after["new_profile_share"] / before["new_profile_share"] == pytest.approx(1.25, abs=0.1)
+    assert 1 - after["self_installed_share"] == pytest.approx(0.12, abs=0.005)
+    assert 1 - before["self_installed_share"] == pytest.approx(0.15, abs=0.005)
