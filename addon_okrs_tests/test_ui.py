@@ -24,12 +24,20 @@ from addon_okrs_tests.helpers import check_results_by_day, day_rows
 from harness.dagster_dev import (
     LOCATION,
     DagsterDev,
+    launch_backfill,
     materialize_day_as_the_ui_does,
     wait_for_run,
 )
 from harness.reference import reference_addon_aggregates
 from harness.settings import local_settings
-from harness.ui_tour import asset_checks, asset_graph, asset_page, browser_page
+from harness.ui_tour import (
+    asset_checks,
+    asset_graph,
+    asset_page,
+    browser_page,
+    markdown_image,
+    metadata_plots,
+)
 
 BUILT = built_asset_names
 
@@ -87,7 +95,7 @@ def test_the_code_location_loads_without_errors(ui: DagsterDev) -> None:
     ]
 
 
-def test_the_seven_assets_are_listed_with_their_daily_partitions(ui: DagsterDev) -> None:
+def test_every_asset_is_listed_with_its_daily_partitions(ui: DagsterDev) -> None:
     query = """{ assetNodes { assetKey { path } groupName isMaterializable
         partitionDefinition { type description } } }"""
 
@@ -119,25 +127,12 @@ def test_the_seven_assets_are_listed_with_their_daily_partitions(ui: DagsterDev)
     )
 
 
-def launch_backfill(server: DagsterDev, days: list[str]) -> str:
-    """A backfill of every built asset over `days`, launched as the UI's dialog launches it."""
-    launch = """mutation($params: LaunchBackfillParams!) {
-        launchPartitionBackfill(backfillParams: $params) {
-        __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
-    selection = [{"path": [name]} for name in BUILT]
-    params = {"partitionNames": days, "assetSelection": selection, "fromFailure": False}
-    answer = server.graphql(launch, {"params": params})["launchPartitionBackfill"]
-    assert answer["__typename"] == "LaunchBackfillSuccess", answer
-    backfill_id: str = answer["backfillId"]
-    return backfill_id
-
-
 # Before the tests that use `materialized_day`: that day is then the asset's latest
 # materialization, the one its page shows.
 def test_a_backfill_launched_as_the_dialog_does_is_one_run_with_single_day_results(
     spark: SparkSession, ui: DagsterDev, tmp_path: Path
 ) -> None:
-    backfill_id = launch_backfill(ui, BACKFILL_DAYS)
+    backfill_id = launch_backfill(ui, BUILT, BACKFILL_DAYS)
 
     [run] = ui.wait_for_runs({"dagster/backfill": backfill_id}, 1, timeout=300)
     assert run["status"] == "SUCCESS"
@@ -184,7 +179,7 @@ def test_a_backfill_runs_in_chunks_of_the_configured_days_per_run(
     generate_days(server.sources.as_uri(), days[0], len(days), clients=800, seed=5, samples=2)
     try:
         server.start()
-        backfill_id = launch_backfill(server, days)
+        backfill_id = launch_backfill(server, BUILT, days)
         runs = server.wait_for_runs({"dagster/backfill": backfill_id}, 3, timeout=600)
     finally:
         server.stop()
@@ -314,3 +309,22 @@ def test_the_browser_shows_the_graph_and_the_latest_materialization(
     for shot in (graph.screenshot, asset.screenshot):
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert shot.stat().st_size > 50_000  # a rendered page, not a blank one
+
+
+def test_the_okr_metrics_plot_day_by_day_and_the_report_shows_its_chart(
+    ui: DagsterDev, materialized_day: str, tmp_path: Path
+) -> None:
+    with browser_page() as page:
+        plots = metadata_plots(page, ui.url, "addon_okr_metrics", tmp_path / "plots.png")
+        chart = markdown_image(page, ui.url, "addon_okr_report", tmp_path / "chart.png")
+
+    lines = plots.text.split("\n")
+    for okr in (
+        "self_installers",
+        "self_installer_share",
+        "addons_per_profile",
+        "new_profile_self_installers",
+    ):
+        assert okr in lines
+    # The preview of okrs.png: FIGURE_INCHES at PREVIEW_DPI.
+    assert chart == {"alt": f"OKRs as of {ONE_DAY}", "width": 660, "height": 550}

@@ -162,3 +162,21 @@ def wait_for_run(server: DagsterDev, run_id: str, timeout: float) -> str:
             return status
         time.sleep(2)
     raise TimeoutError(f"run {run_id} did not finish within {timeout:.0f}s")
+
+
+LAUNCH_BACKFILL = """mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
+
+
+def launch_backfill(server: DagsterDev, assets: list[str], days: list[str]) -> str:
+    """A backfill of `assets` over `days`, launched as the UI's dialog launches it; its id."""
+    params = {
+        "partitionNames": days,
+        "assetSelection": [{"path": [name]} for name in assets],
+        "fromFailure": False,
+    }
+    answer = server.graphql(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
+    assert answer["__typename"] == "LaunchBackfillSuccess", answer
+    backfill_id: str = answer["backfillId"]
+    return backfill_id

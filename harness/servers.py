@@ -272,7 +272,9 @@ def spark_connect_server(
             raise RuntimeError(f"the Spark Connect server still listens on {port} after stop")
 
 
-def materialize_command(first: str, last: str | None = None) -> list[str]:
+def materialize_command(
+    first: str, last: str | None = None, select: str = "*addon_okr_report"
+) -> list[str]:
     """`dagster asset materialize` of every asset (and check) for a day, or first..last as one
     run: the code location as a user or a deployment runs it, in a fresh process. (For a range,
     Dagster's CLI needs ADDON_OKRS_BACKFILL_DAYS_PER_RUN=0 in the environment.)"""
@@ -283,5 +285,5 @@ def materialize_command(first: str, last: str | None = None) -> list[str]:
     )
     return [
         str(BIN / "dagster"), "asset", "materialize", "-m", "addon_okrs.definitions",
-        "--select", "*addon_aggregates", *days,
+        "--select", select, *days,
     ]  # fmt: skip

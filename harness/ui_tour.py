@@ -88,6 +88,41 @@ def asset_checks(page: Page, base_url: str, asset: str, screenshot: Path) -> See
     return Seen(page.inner_text("body"), screenshot)
 
 
+def metadata_plots(page: Page, base_url: str, asset: str, screenshot: Path) -> Seen:
+    """An asset's numeric metadata plotted over its materializations (Overview → Metadata →
+    Plots → Events)."""
+    _open(page, f"{base_url}/assets/{asset}", "Latest materialization")
+    page.get_by_role("button", name="Plots").first.click()
+    page.get_by_role("button", name="Events").first.click()
+    page.wait_for_load_state("networkidle")
+    page.locator("canvas").first.wait_for()
+    page.screenshot(path=str(screenshot), full_page=True)
+    return Seen(page.inner_text("body"), screenshot)
+
+
+def markdown_image(page: Page, base_url: str, asset: str, screenshot: Path) -> dict[str, int | str]:
+    """The image of the latest materialization's Markdown metadata, as the Events tab's
+    "[Show Markdown]" opens it: its alt text and natural size."""
+    _open(page, f"{base_url}/assets/{asset}?view=events", asset)
+    page.get_by_text("[Show Markdown]").first.click()
+    image = page.get_by_role("dialog").locator("img").first
+    image.wait_for()
+    page.wait_for_function("() => document.querySelector('[role=dialog] img').complete")
+    page.screenshot(path=str(screenshot))
+    found: dict[str, int | str] = image.evaluate(
+        "i => ({alt: i.alt, width: i.naturalWidth, height: i.naturalHeight})"
+    )
+    return found
+
+
+def report_page(page: Page, index_html: Path, screenshot: Path) -> Seen:
+    """The OKR report's page, opened from disk as a reader opens it."""
+    page.goto(index_html.as_uri())
+    page.wait_for_load_state("load")
+    page.screenshot(path=str(screenshot), full_page=True)
+    return Seen(page.inner_text("body"), screenshot)
+
+
 def asset_page(page: Page, base_url: str, asset: str, screenshot: Path) -> Seen:
     """An asset's overview: latest materialization, its checks and its metadata."""
     _open(page, f"{base_url}/assets/{asset}", "Latest materialization")

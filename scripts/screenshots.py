@@ -1,48 +1,61 @@
-"""Regenerate the README's pictures of the Dagster UI: `make screenshots`.
+"""Regenerate the README's pictures: `make screenshots`.
 
-Starts `dagster dev` on a temporary home and warehouse (loopback, a free port), generates one
-sample day, materializes it the way the UI's Materialize button does, and has a headless
-Chromium photograph the asset graph and the addon_aggregates page. Stops the server by its
-process id whatever happens.
+Starts `dagster dev` on a temporary home and warehouse (loopback, a free port), generates four
+weeks of sample days whose OKR drivers drift up 1% a day, backfills them the way the UI's
+dialog does (one run), and has a headless Chromium photograph the asset graph, the
+addon_aggregates page, the OKR metrics plotted day by day and the OKR report's page. Stops the
+server by its process id whatever happens.
 
     python scripts/screenshots.py OUT_DIR
 """
 
+import datetime as dt
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from addon_okrs.assets import built_asset_names
-from addon_okrs.generate import generate_day
-from harness.dagster_dev import DagsterDev, materialize_day_as_the_ui_does, wait_for_run
-from harness.ui_tour import asset_graph, asset_page, browser_page
+from addon_okrs.catalog import ADDON_OKR_REPORT
+from addon_okrs.generate import generate_days
+from harness.dagster_dev import DagsterDev, launch_backfill
+from harness.ui_tour import asset_graph, asset_page, browser_page, metadata_plots, report_page
 
-DAY = "20170501"
-CLIENTS = 20_000
+FIRST_DAY = dt.date(2017, 5, 1)
+DAYS = 28
+CLIENTS = 5_000
+DRIFT_PERCENT = 1.0
 
 
 def main(out_dir: Path) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    days = [(FIRST_DAY + dt.timedelta(days=i)).strftime("%Y%m%d") for i in range(DAYS)]
     with tempfile.TemporaryDirectory(prefix="addon-okrs-screenshots-") as base:
-        server = DagsterDev(Path(base))
-        print(f"generating {DAY} ({CLIENTS:,} clients) and starting dagster dev", flush=True)
-        generate_day(server.sources.as_uri(), DAY, CLIENTS, samples=10)
+        server = DagsterDev(Path(base), env={"ADDON_OKRS_BACKFILL_DAYS_PER_RUN": "0"})
+        print(f"generating {days[0]}..{days[-1]} ({CLIENTS:,} clients a day, +1%/day)", flush=True)
+        generate_days(
+            server.sources.as_uri(), days[0], DAYS, CLIENTS, samples=4, drift_percent=DRIFT_PERCENT
+        )
         try:
             server.start()
-            print(f"materializing {DAY} as the UI's Materialize button does ({server.url})")
-            run_id = materialize_day_as_the_ui_does(server, built_asset_names, DAY)
-            status = wait_for_run(server, run_id, timeout=600)
-            if status != "SUCCESS":
-                print(f"run {run_id} ended {status}; see {base}/dagster-dev.log", file=sys.stderr)
+            print(f"backfilling them as the UI's dialog does ({server.url})", flush=True)
+            backfill = launch_backfill(server, built_asset_names, days)
+            [run] = server.wait_for_runs({"dagster/backfill": backfill}, 1, timeout=1200)
+            if run["status"] != "SUCCESS":
+                print(f"the backfill ended {run['status']}; see {base}/dagster-dev.log")
                 return 1
+            report = server.output / ADDON_OKR_REPORT.day_path(days[-1]) / "index.html"
             with browser_page() as page:
                 for seen in (
                     asset_graph(page, server.url, out_dir / "asset-graph.png"),
                     asset_page(
                         page, server.url, "addon_aggregates", out_dir / "addon-aggregates.png"
                     ),
+                    metadata_plots(
+                        page, server.url, "addon_okr_metrics", out_dir / "okr-metrics-plots.png"
+                    ),
+                    report_page(page, report, out_dir / "okr-report.png"),
                 ):
                     print(f"wrote {seen.screenshot}")
         finally:
