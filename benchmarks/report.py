@@ -34,6 +34,8 @@ class Report:
     backfill: tuple[Study, Study] | None = None
     scaling: dict[int, dict[str, Study]] = field(default_factory=dict)
     engines: dict[str, Study] = field(default_factory=dict)
+    okrs: dict[str, Study] = field(default_factory=dict)
+    report90: list[float] = field(default_factory=list)
 
     def save(self, path: Path) -> None:
         """Raw samples, so that a later run of one study (--only) keeps the others' results."""
@@ -55,6 +57,8 @@ class Report:
             "backfill": [study(s) for s in self.backfill] if self.backfill else None,
             "scaling": {n: {k: study(v) for k, v in s.items()} for n, s in self.scaling.items()},
             "engines": {k: study(v) for k, v in self.engines.items()},
+            "okrs": {k: study(v) for k, v in self.okrs.items()},
+            "report90": self.report90,
         }
         path.write_text(json.dumps(data, indent=1))
 
@@ -86,6 +90,10 @@ class Report:
             self.scaling.setdefault(int(n), {k: study(v) for k, v in studies.items()})
         if not self.engines:
             self.engines = {k: study(v) for k, v in data.get("engines", {}).items()}
+        if not self.okrs:
+            self.okrs = {k: study(v) for k, v in data.get("okrs", {}).items()}
+        if not self.report90:
+            self.report90 = data.get("report90", [])
 
     def render(self) -> str:
         lines = [
@@ -117,6 +125,7 @@ class Report:
         lines += self._contenders()
         lines += self._backfill()
         lines += self._scaling()
+        lines += self._okrs()
         lines += self._engines()
         lines += self._targets()
         return "\n".join(lines) + "\n"
@@ -204,6 +213,37 @@ class Report:
                 f"From {small:,} to {big:,} clients the input grows {rows:.1f}x and "
                 f"`materialize` time {growth:.1f}x"
                 + (" (no worse than linear)." if growth <= rows else " (worse than linear)."),
+            ]
+        out.append("")
+        return out
+
+    def _okrs(self) -> list[str]:
+        if not self.okrs:
+            return []
+        out = [
+            f"## What the OKR assets add, one day of {self.args.clients:,} clients",
+            "",
+            "`dagster asset materialize` of one day up to each asset (`--select '*ASSET'`), "
+            "the three interleaved round by round.",
+            "",
+            "| built | wall s | added by the last asset s | peak GB | runs (s) |",
+            "|---|---|---|---|---|",
+        ]
+        previous = None
+        for name, s in self.okrs.items():
+            added = "-" if previous is None else f"{s.wall - previous:+.1f}"
+            out.append(
+                f"| {name} | {s.wall:.1f} | {added} | {s.peak_gb:.2f} | "
+                f"{', '.join(f'{x.wall:.1f}' for x in s.samples)} |"
+            )
+            previous = s.wall
+        if self.report90:
+            median = sorted(self.report90)[len(self.report90) // 2]
+            out += [
+                "",
+                f"The report over 90 days of addons/okr/v1 (read, drawn, written): "
+                f"{median:.2f} s, median of {len(self.report90)} "
+                f"({', '.join(f'{x:.2f}' for x in self.report90)}), in-process.",
             ]
         out.append("")
         return out

@@ -40,10 +40,16 @@ from harness.servers import (
 REPO = Path(__file__).resolve().parent.parent
 FIRST_DAY = "20170501"
 CONTENDERS = ["materialize", "fused", "floor", "reference"]
-STUDIES = [*CONTENDERS, "backfill7", "scaling", "engines"]
+STUDIES = [*CONTENDERS, "backfill7", "scaling", "okrs", "engines"]
 # `engines` is not in the default run: it compares local mode with a loopback standalone
 # cluster and a Spark Connect server (issue 6's report), and starts those servers itself.
-DEFAULT_STUDIES = [*CONTENDERS, "backfill7", "scaling"]
+DEFAULT_STUDIES = [*CONTENDERS, "backfill7", "scaling", "okrs"]
+# `okrs`: one day built up to each of these assets, to show what each OKR asset adds.
+OKR_SELECTIONS = {
+    "to addon_aggregates": "*addon_aggregates",
+    "to addon_okr_metrics": "*addon_okr_metrics",
+    "to addon_okr_report": "*addon_okr_report",
+}
 
 # Hadoop's vectored parquet reads happen on other threads, which Spark's per-task input
 # metrics do not see (bytes read show as ~2% of the truth); the classic read path is counted.
@@ -285,6 +291,17 @@ def main(argv: list[str]) -> int:
                 report.scaling[clients] = studies
                 checkpoint()
 
+        if "okrs" in args.only:
+            source = source_data(args.cache, args.clients, 1)
+            report.okrs = {name: Study(name) for name in OKR_SELECTIONS}
+            for round_ in range(1, args.repeat + 1):
+                print(f"okrs round {round_}/{args.repeat}", flush=True)
+                for name, select in OKR_SELECTIONS.items():
+                    command = materialize_command(FIRST_DAY, select=select)
+                    report.okrs[name].samples.append(runner.run(name, source, command))
+            report.report90 = report_build_seconds(args.cache / "report90", args.repeat)
+            checkpoint()
+
         if "engines" in args.only:
             report.engines = engines_study(runner, args, source_data(args.cache, args.clients, 1))
             checkpoint()
@@ -331,3 +348,53 @@ def engines_study(runner: Runner, args: argparse.Namespace, source: Path) -> dic
                     runner.run(f"engine-{name}", source, command, env, event_log)
                 )
     return studies
+
+
+def report_build_seconds(folder: Path, repeat: int) -> list[float]:
+    """Seconds to build, draw and publish the OKR report over 90 days of addons/okr/v1 (in
+    this process, matplotlib already imported: the report asset's own work)."""
+    import datetime as dt
+    import time
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from addon_okrs import report as okr_report
+    from addon_okrs.catalog import ADDON_OKR_METRICS
+    from addon_okrs.resources.reports import OkrReportResource
+    from addon_okrs.resources.warehouse import WarehouseResource
+
+    shutil.rmtree(folder, ignore_errors=True)
+    first = dt.date(2017, 3, 1)
+    days = [(first + dt.timedelta(days=i)).strftime(DAY_FORMAT) for i in range(90)]
+    for i, day in enumerate(days):
+        row = {
+            "n_clients": 1_000_000,
+            "n_clients_with_addons": 800_000,
+            "self_installers": 700_000 + 1_000 * i,
+            "self_installer_share": (700_000 + 1_000 * i) / 1_000_000,
+            "self_installed_addons": 1_200_000 + 2_000 * i,
+            "addons_per_profile": (1_200_000 + 2_000 * i) / 1_000_000,
+            "new_profile_self_installers": 9_000 + 30 * i,
+        }
+        rows = [{"normalized_channel": c, **row} for c in ("release", "beta", "all")]
+        target = folder / ADDON_OKR_METRICS.day_path(day)
+        target.mkdir(parents=True)
+        pq.write_table(pa.Table.from_pylist(rows), target / "part-0.parquet")
+    uri = folder.as_uri()
+    reports = OkrReportResource(
+        warehouse=WarehouseResource(
+            source_root=uri, output_root=uri, intermediate_root=f"{uri}/intermediate"
+        )
+    )
+    seconds = []
+    for round_ in range(repeat + 1):  # the first round warms matplotlib's caches, unmeasured
+        started = time.monotonic()
+        built = reports.build(days[-1])
+        png = okr_report.render_png(built)
+        html = okr_report.render_html(built, png).encode()
+        reports.publish(days[-1], {"okrs.png": png, "index.html": html}, f"bench{round_}")
+        if round_:
+            seconds.append(time.monotonic() - started)
+    shutil.rmtree(folder, ignore_errors=True)
+    return seconds
