@@ -156,10 +156,9 @@ def addon_aggregates(
             allow_retries=False,
         )
     # channel_counts is a handful of rows per day: reading it back for the UI costs nothing.
-    n_clients: dict[str, dict[str, Any]] = {}
+    n_clients: dict[str, dict[str, Any]] = {day: {} for day in days}
     for row in channel_counts.select(DAY, "normalized_channel", "n_clients").collect():
-        n_clients.setdefault(row[DAY], {})[row["normalized_channel"]] = row["n_clients"]
-    by_channel = n_clients.get(days[0], {}) if len(days) == 1 else n_clients
+        n_clients[row[DAY]][row["normalized_channel"]] = row["n_clients"]
     frame = transforms.addon_aggregates(
         count_by_client_day, user_types, ms_install_days, ms_has_theme, channel_counts
     )
@@ -168,7 +167,7 @@ def addon_aggregates(
         tables.get(),
         frame,
         config.max_row_count_change,
-        {"n_clients_by_channel": dg.MetadataValue.json(by_channel)},
+        {day: {"n_clients_by_channel": dg.MetadataValue.json(n_clients[day])} for day in days},
     )
 
 

@@ -2,7 +2,6 @@
 and each write's metadata. Storage itself is tables.TableStore."""
 
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
@@ -10,22 +9,17 @@ from pyspark.sql import DataFrame
 
 from addon_okrs.contracts import SourceSchemaError
 from addon_okrs.resources.tables import TableStoreResource
-from addon_okrs.tables import DayWrite, SourceDayError, Table
+from addon_okrs.tables import DayWrite, SourceDayError
 
 
-def write_metadata(table: Table, written: Sequence[DayWrite]) -> dict[str, Any]:
-    """Materialization metadata: for a range run the totals, plus a per-day breakdown."""
-    metadata: dict[str, Any] = {
-        "dagster/row_count": sum(w.rows for w in written),
-        "path": dg.MetadataValue.path(table.location.uri if len(written) > 1 else written[0].uri),
-        "file_count": sum(w.files for w in written),
-        "bytes": sum(w.bytes for w in written),
+def day_metadata(write: DayWrite) -> dict[str, Any]:
+    """One written day's materialization metadata."""
+    return {
+        "dagster/row_count": write.rows,
+        "path": dg.MetadataValue.path(write.uri),
+        "file_count": write.files,
+        "bytes": write.bytes,
     }
-    if len(written) > 1:
-        metadata["days"] = dg.MetadataValue.json(
-            {w.day: {"rows": w.rows, "files": w.files, "bytes": w.bytes} for w in written}
-        )
-    return metadata
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
@@ -51,4 +45,8 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             f"{name}: wrote {len(written)} day(s) in {time.monotonic() - started:.1f}s: "
             + ", ".join(f"{w.day} {w.rows} rows / {w.files} files" for w in written)
         )
-        context.add_output_metadata(write_metadata(store.table(name), written))
+        # Each day's materialization gets its own numbers, in a range run too.
+        for write in written:
+            context.step_context.add_asset_metadata(
+                day_metadata(write), asset_key=context.asset_key, partition_key=write.day
+            )

@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame
 
 from addon_okrs import checks
 from addon_okrs.checks import Finding
-from addon_okrs.io_manager import write_metadata
+from addon_okrs.io_manager import day_metadata
 from addon_okrs.tables import DayWrite, Table, TableStore
 
 MESSAGE_SAMPLE_ROWS = 3
@@ -34,9 +34,10 @@ def write_audit_publish(
     store: TableStore,
     frame: DataFrame,
     max_row_count_change: float,
-    metadata: Mapping[str, Any],
+    metadata_by_day: Mapping[str, Mapping[str, Any]],
 ) -> Iterator[Event]:
-    """Stage `frame`'s days, audit them, publish those that pass; the events to report."""
+    """Stage `frame`'s days, audit them, publish those that pass; the events to report. Each
+    published day's materialization carries its own numbers and `metadata_by_day[day]`."""
     name, days = context.asset_key.path[-1], list(context.partition_keys)
     with store.stage(name, days, frame, context.run.run_id) as staged:
         findings = checks.audit(staged.read(), days)
@@ -51,14 +52,19 @@ def write_audit_publish(
         + ", ".join(f"{w.day} {w.rows} rows / {w.files} files" for w in written)
     )
 
+    def metadata(write: DayWrite) -> dict[str, Any]:
+        return {**day_metadata(write), **metadata_by_day.get(write.day, {})}
+
     if held:
         # Only the published days are materialized; the run fails below.
         for write in written:
             yield dg.AssetMaterialization(
-                context.asset_key, partition=write.day, metadata=write_metadata(table, [write])
+                context.asset_key, partition=write.day, metadata=metadata(write)
             )
     elif written:
-        yield dg.MaterializeResult(metadata={**write_metadata(table, written), **metadata})
+        for write in written:
+            context.add_asset_metadata(metadata(write), partition_key=write.day)
+        yield dg.MaterializeResult()
 
     published = {w.day for w in written}
     for finding in findings:

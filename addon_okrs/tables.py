@@ -79,7 +79,10 @@ class Table:
         if not folder.exists():
             return None
         files = folder.data_files()
-        return pq.ParquetDataset([f.path for f in files], filesystem=folder.fs).read()
+        # The day is the folder: no hive partition column inferred from the path.
+        return pq.ParquetDataset(
+            [f.path for f in files], filesystem=folder.fs, partitioning=None
+        ).read()
 
     def row_count(self, day: str) -> int:
         """Rows of a written day, from the parquet footers only: no data is read."""

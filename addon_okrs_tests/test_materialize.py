@@ -10,6 +10,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from addon_okrs.assets import built_asset_names, built_assets
+from addon_okrs.catalog import ADDON_AGGREGATES, ADDON_OKR_METRICS, INTERMEDIATES
 from addon_okrs.generate import generate_days
 from addon_okrs.runs import materialize_days
 from addon_okrs.schema import DAY
@@ -73,9 +74,16 @@ def test_one_day_materializes_every_asset_with_metadata(
     assert final["n_clients_by_channel"] == {
         r["normalized_channel"]: r["n_clients"] for r in channel_counts
     }
-    for name in BUILT[:-1]:
-        written = tmp_path / "intermediate" / name / "submission_date_s3=20170502"
-        assert events[(name, "20170502")]["dagster/row_count"] == pq.read_table(written).num_rows
+    for spec in INTERMEDIATES:
+        written = tmp_path / "intermediate" / spec.day_path("20170502")
+        assert (
+            events[(spec.name, "20170502")]["dagster/row_count"] == pq.read_table(written).num_rows
+        )
+    okrs = tmp_path / ADDON_OKR_METRICS.day_path("20170502")
+    assert (
+        events[("addon_okr_metrics", "20170502")]["dagster/row_count"]
+        == pq.read_table(okrs).num_rows
+    )
     names = file_names(output)
     assert "_SUCCESS" in names
     assert len([n for n in names if n.startswith("part-") and n.endswith(".parquet")]) == 1
@@ -93,10 +101,22 @@ def test_a_five_day_backfill_in_one_run_equals_five_single_day_runs(
     assert result.success
     assert sorted(materializations(result)) == sorted((name, day) for name in BUILT for day in DAYS)
     assert result.dagster_run.tags["dagster/asset_partition_range_end"] == DAYS[-1]
+    events = materializations(result)
     for day in DAYS:
         rows = day_rows(together / "addons/agg/v1", day)
         assert len(rows) > 2000
         assert rows == day_rows(alone / "addons/agg/v1", day)
+        # Each day's materialization records that day's numbers, not the range's.
+        for name in ("addon_aggregates", "user_types"):
+            metadata = events[(name, day)]
+            table = ADDON_AGGREGATES if name == "addon_aggregates" else None
+            folder = (
+                together / table.day_path(day)
+                if table
+                else together / "intermediate" / name / f"{DAY}={day}"
+            )
+            assert metadata["dagster/row_count"] == pq.read_table(folder).num_rows
+            assert metadata["path"] == f"file://{folder}"
 
 
 def test_rerunning_a_day_replaces_it_and_leaves_other_days_untouched(

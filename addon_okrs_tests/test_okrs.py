@@ -118,6 +118,7 @@ def test_a_range_run_gives_each_day_its_single_day_rows_and_its_own_metadata(
             if r["normalized_channel"] == "all"
         )
         assert {k: metadata[day][k] for k in OKR_NUMBERS} == {k: everything[k] for k in OKR_NUMBERS}
+        assert metadata[day]["dagster/row_count"] == len(okr_rows(out, day))
         table = metadata[day]["okrs_by_channel"]
         assert [r.data["normalized_channel"] for r in table.records][-1] == "all"
         assert len(table.records) == len(okr_rows(out, day))
