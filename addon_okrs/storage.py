@@ -7,7 +7,7 @@ Spark Connect, where there is no JVM-side Hadoop FileSystem to borrow.
 
 import os
 from dataclasses import dataclass
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
@@ -43,7 +43,9 @@ def normalise_root(uri: str, setting: str) -> str:
             raise StorageConfigError(
                 f"{setting}={uri!r} is not an absolute file URI: write file:///absolute/path"
             )
-        return "file://" + parsed.path.rstrip("/")
+        # Path.as_uri() escapes characters such as spaces (%20); Spark decodes them, so the
+        # folder work outside Spark must see the same decoded path.
+        return "file://" + unquote(parsed.path).rstrip("/")
     if parsed.scheme in S3_SCHEMES:
         if not parsed.netloc:
             raise StorageConfigError(

@@ -312,3 +312,21 @@ def test_a_day_whose_new_copy_was_only_partly_moved_gets_its_previous_output_bac
 
     assert {p.name: p.read_bytes() for p in day.iterdir()} == published
     assert file_names(table) == ["submission_date_s3=20170501", "submission_date_s3=20170502"]
+
+
+def test_a_root_whose_uri_escapes_a_space_is_one_folder_for_spark_and_for_the_folder_work(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    root = tmp_path / "a root with spaces"
+    assert root.as_uri().endswith("/a%20root%20with%20spaces")
+    tables = store(spark, root)
+
+    [written] = tables.write("user_types", ["20170501"], numbered(spark, "20170501", 7), "r1")
+
+    folder = root / "intermediate/user_types/submission_date_s3=20170501"
+    assert written.rows == 7
+    assert written.files == len(list(folder.glob("*.parquet"))) > 0
+    assert written.uri == f"file://{folder}"
+    assert "_SUCCESS" in file_names(folder)
+    assert tables.read("user_types", ["20170501"]).count() == 7
+    assert not (tmp_path / "a%20root%20with%20spaces").exists()
