@@ -46,9 +46,9 @@ STUDIES = [*CONTENDERS, "backfill7", "scaling", "okrs", "engines"]
 DEFAULT_STUDIES = [*CONTENDERS, "backfill7", "scaling", "okrs"]
 # `okrs`: one day built up to each of these assets, to show what each OKR asset adds.
 OKR_SELECTIONS = {
-    "to addon_aggregates": "*addon_aggregates",
-    "to addon_okr_metrics": "*addon_okr_metrics",
-    "to addon_okr_report": "*addon_okr_report",
+    "to_addon_aggregates": "*addon_aggregates",
+    "to_addon_okr_metrics": "*addon_okr_metrics",
+    "to_addon_okr_report": "*addon_okr_report",
 }
 
 # Hadoop's vectored parquet reads happen on other threads, which Spark's per-task input
