@@ -43,8 +43,9 @@ def normalise_root(uri: str, setting: str) -> str:
             raise StorageConfigError(
                 f"{setting}={uri!r} is not an absolute file URI: write file:///absolute/path"
             )
-        # Path.as_uri() escapes characters such as spaces (%20); Spark decodes them, so the
-        # folder work outside Spark must see the same decoded path.
+        # A file URI escapes characters such as spaces (Path.as_uri() writes %20); neither
+        # Spark nor pyarrow decodes them, so undecoded the data lands in a folder literally
+        # named with "%20" instead of the one the URI names.
         return "file://" + unquote(parsed.path).rstrip("/")
     if parsed.scheme in S3_SCHEMES:
         if not parsed.netloc:
