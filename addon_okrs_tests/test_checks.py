@@ -5,34 +5,18 @@ from typing import Any
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import types as T
 
 from addon_okrs import checks
-from addon_okrs.schema import ADDON_AGGREGATES_SCHEMA, DAY
+from addon_okrs_tests.builders import aggregate_row, aggregates_df
 
 D1, D2 = "20170501", "20170502"
-SCHEMA = T.StructType([T.StructField(DAY, T.StringType()), *ADDON_AGGREGATES_SCHEMA.fields])
 
 
-def row(client: str | None = "c1", day: str = D1, **fields: Any) -> dict[str, Any]:
-    base = {
-        DAY: day,
-        "normalized_channel": "release",
-        "client_id": client,
-        "foreign_install": False,
-        "count": 1,
-        "user_type": -1,
-        "profile_creation_date": 16000,
-        "min_install_day": 16500,
-        "has_custom_theme": -1,
-        "n_custom_theme_clients": 1,
-        "n_clients": 3,
-    }
-    return {**base, **fields}
+row = aggregate_row
 
 
 def frame(spark: SparkSession, rows: list[dict[str, Any]]) -> DataFrame:
-    return spark.createDataFrame(rows, SCHEMA)
+    return aggregates_df(spark, rows)
 
 
 def found(

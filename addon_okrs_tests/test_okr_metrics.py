@@ -7,32 +7,22 @@ from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
 from addon_okrs import transforms as t
-from addon_okrs.schema import ADDON_AGGREGATES_SCHEMA, ADDON_OKR_METRICS_SCHEMA, DAY
-from addon_okrs_tests.builders import CUSTOM_THEME, addons_df, addons_row, main_summary_df, ping
+from addon_okrs.schema import ADDON_OKR_METRICS_SCHEMA, DAY
+from addon_okrs_tests.builders import (
+    addons_df,
+    aggregate_row,
+    aggregates_df,
+    main_summary_df,
+    worked_example,
+)
 
 D = "20170501"  # day 17287 since 1970-01-01
 D_NUMBER = 17287
-AGG = T.StructType([T.StructField(DAY, T.StringType()), *ADDON_AGGREGATES_SCHEMA.fields])
 
 
-def worked_example(spark: SparkSession, c3_profile: int = 16100) -> Any:
+def worked_example_aggregates(spark: SparkSession, c3_profile: int = 16100) -> Any:
     """addons/agg/v1 of the contract's worked example, through the whole graph."""
-    pings = [
-        ping("c1", profile=16000, install_days=(17010, 16500)),
-        ping("c1", profile=16002, theme=CUSTOM_THEME, install_days=(17010,)),
-        ping("c2", channel="beta", profile=None, theme=None),
-        ping("c3", channel=None, profile=c3_profile, theme=CUSTOM_THEME, install_days=(17100,)),
-    ]
-    addons = [
-        addons_row("c1", addon_id="a1", foreign_install=False),
-        addons_row("c1", addon_id="a1", foreign_install=False),
-        addons_row("c1", addon_id="a2", foreign_install=True),
-        addons_row("c1", addon_id="s1", is_system=True),
-        addons_row("c2", channel="beta", addon_id="b1", foreign_install=None),
-        addons_row("c2", channel="beta", addon_id="b2", user_disabled=True),
-        addons_row("c3", channel=None, addon_id="d1", foreign_install=False),
-        addons_row("c4", addon_id="e1", foreign_install=True),
-    ]
+    addons, pings = worked_example(c3_profile)
     return t.addon_aggregates_from_sources(addons_df(spark, addons), main_summary_df(spark, pings))
 
 
@@ -46,7 +36,7 @@ def metrics(spark: SparkSession, aggregates: Any, days: list[str]) -> dict[tuple
 
 
 def test_the_worked_example_gives_the_contracts_okr_rows(spark: SparkSession) -> None:
-    found = metrics(spark, worked_example(spark), [D])
+    found = metrics(spark, worked_example_aggregates(spark), [D])
 
     # n_clients, with add-ons, self-installers, share, self-installed add-ons, per profile, new
     assert found == {
@@ -60,41 +50,29 @@ def test_the_worked_example_gives_the_contracts_okr_rows(spark: SparkSession) ->
 def test_a_profile_seven_days_old_is_new_and_fourteen_days_old_is_not(
     spark: SparkSession,
 ) -> None:
-    seven = metrics(spark, worked_example(spark, c3_profile=D_NUMBER - 7), [D])
-    fourteen = metrics(spark, worked_example(spark, c3_profile=D_NUMBER - 14), [D])
+    seven = metrics(spark, worked_example_aggregates(spark, c3_profile=D_NUMBER - 7), [D])
+    fourteen = metrics(spark, worked_example_aggregates(spark, c3_profile=D_NUMBER - 14), [D])
 
     assert (seven[(D, "Other")][-1], seven[(D, "all")][-1]) == (1, 1)
     assert (fourteen[(D, "Other")][-1], fourteen[(D, "all")][-1]) == (0, 0)
 
 
-def aggregate_row(client: str, **fields: Any) -> dict[str, Any]:
-    base = {
-        DAY: D,
-        "normalized_channel": "release",
-        "client_id": client,
-        "foreign_install": False,
-        "count": 1,
-        "user_type": -1,
-        "profile_creation_date": 16000,
-        "min_install_day": 16500,
-        "has_custom_theme": -1,
-        "n_custom_theme_clients": 0,
-        "n_clients": 4,
-    }
-    return {**base, **fields}
+def row(client: str, **fields: Any) -> dict[str, Any]:
+    """A self-installing release client on a channel of four clients, none custom-themed."""
+    return aggregate_row(client, **{"n_clients": 4, "n_custom_theme_clients": 0, **fields})
 
 
 def test_the_new_profile_window_is_day_minus_13_to_the_day(spark: SparkSession) -> None:
     rows = [
-        aggregate_row("age0", profile_creation_date=D_NUMBER),
-        aggregate_row("age13", profile_creation_date=D_NUMBER - 13),
-        aggregate_row("age14", profile_creation_date=D_NUMBER - 14),
-        aggregate_row("future", profile_creation_date=D_NUMBER + 1),
-        aggregate_row("unknown", profile_creation_date=None),
-        aggregate_row("sideloaded", foreign_install=True, profile_creation_date=D_NUMBER, count=3),
+        row("age0", profile_creation_date=D_NUMBER),
+        row("age13", profile_creation_date=D_NUMBER - 13),
+        row("age14", profile_creation_date=D_NUMBER - 14),
+        row("future", profile_creation_date=D_NUMBER + 1),
+        row("unknown", profile_creation_date=None),
+        row("sideloaded", foreign_install=True, profile_creation_date=D_NUMBER, count=3),
     ]
 
-    found = metrics(spark, spark.createDataFrame(rows, AGG), [D])
+    found = metrics(spark, aggregates_df(spark, rows), [D])
 
     assert found[(D, "release")] == (4, 6, 5, 1.25, 5, 1.25, 2)
 
@@ -103,12 +81,12 @@ def test_a_channel_without_clients_has_no_ratios_and_a_day_without_rows_only_an_
     spark: SparkSession,
 ) -> None:
     rows = [
-        aggregate_row("c1", normalized_channel="aurora", n_clients=0, count=2),
-        aggregate_row("c2", normalized_channel="release", n_clients=3),
+        row("c1", normalized_channel="aurora", n_clients=0, count=2),
+        row("c2", normalized_channel="release", n_clients=3),
     ]
     empty_day = "20170502"
 
-    found = metrics(spark, spark.createDataFrame(rows, AGG), [D, empty_day])
+    found = metrics(spark, aggregates_df(spark, rows), [D, empty_day])
 
     assert found == {
         (D, "aurora"): (0, 1, 1, None, 2, None, 0),

@@ -12,6 +12,7 @@ from addon_okrs_tests.builders import (
     addons_row,
     main_summary_df,
     ping,
+    worked_example,
 )
 
 OUTPUT_COLUMNS = [DAY, *ADDON_AGGREGATES_SCHEMA.fieldNames()]
@@ -38,22 +39,7 @@ def by_client(df: DataFrame) -> dict[tuple[str, bool], dict[str, Any]]:
 
 
 def test_spec_worked_example_row_for_row(spark: SparkSession) -> None:
-    pings = [
-        ping("c1", profile=16000, theme=DEFAULT_THEME_ID, install_days=(17010, 16500)),
-        ping("c1", profile=16002, theme=CUSTOM_THEME, install_days=(17010,)),
-        ping("c2", channel="beta", profile=None, theme=None),
-        ping("c3", channel=None, profile=16100, theme=CUSTOM_THEME, install_days=(17100,)),
-    ]
-    addons = [
-        addons_row("c1", addon_id="a1", foreign_install=False),
-        addons_row("c1", addon_id="a1", foreign_install=False),
-        addons_row("c1", addon_id="a2", foreign_install=True),
-        addons_row("c1", addon_id="s1", is_system=True),
-        addons_row("c2", channel="beta", addon_id="b1", foreign_install=None),
-        addons_row("c2", channel="beta", addon_id="b2", user_disabled=True),
-        addons_row("c3", channel=None, addon_id="d1", foreign_install=False),
-        addons_row("c4", addon_id="e1", foreign_install=True),
-    ]
+    addons, pings = worked_example()
 
     result = build(spark, addons, pings)
 
