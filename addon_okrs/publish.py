@@ -66,16 +66,16 @@ def write_audit_publish(
             context.add_asset_metadata(metadata(write), partition_key=write.day)
         yield dg.MaterializeResult()
 
-    published = {w.day for w in written}
+    # A published day's results target the materialization this run just recorded for it; a
+    # held-back day's target none. One look-up a day, whatever the number of checks.
+    targets = {day: _latest_materialization(context, day) for day in days if day not in held}
     for finding in findings:
-        yield _evaluation(context, finding.rule.name, finding.day, published, _result(finding))
+        yield _evaluation(context, finding.rule.name, finding.day, targets, _result(finding))
     changes = checks.row_count_changes(
         _rows_around(table, staged_rows, days), days, max_row_count_change
     )
     for day in days:
-        yield _evaluation(
-            context, checks.ROW_COUNT_STABLE, day, published, _row_count(changes[day])
-        )
+        yield _evaluation(context, checks.ROW_COUNT_STABLE, day, targets, _row_count(changes[day]))
     # The declared checks are outputs of the asset's step; their results are the evaluations.
     for output_name, spec in context.assets_def.check_specs_by_output_name.items():
         if spec.key in context.selected_asset_check_keys:
@@ -122,17 +122,15 @@ def _evaluation(
     context: dg.AssetExecutionContext,
     check_name: str,
     day: str,
-    published: set[str],
+    targets: Mapping[str, AssetCheckEvaluationTargetMaterializationData | None],
     result: dict[str, Any],
 ) -> dg.AssetCheckEvaluation:
-    """One check's result for one day. A published day's result targets the materialization
-    this run just recorded for it; a held-back day's targets none."""
-    target = _latest_materialization(context, day) if day in published else None
+    """One check's result for one day, linked to the day's target materialization if any."""
     return dg.AssetCheckEvaluation(
         asset_key=context.asset_key,
         check_name=check_name,
         partition=day,
-        target_materialization_data=target,
+        target_materialization_data=targets.get(day),
         **result,
     )
 
