@@ -14,7 +14,7 @@ from addon_okrs.generate import generate_days
 from addon_okrs.partitions import InvalidDayError, check_day
 from addon_okrs.schema import ALL_CHANNELS, DAY_FORMAT
 from addon_okrs.settings import Settings, SettingsError, markdown_table
-from addon_okrs.storage import S3Options, StorageConfigError, normalise_root
+from addon_okrs.storage import StorageConfigError, normalise_root
 from addon_okrs.tables import Table, Warehouse
 
 DEMO_DAY = "20170501"
@@ -87,12 +87,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         return 1
 
     print(f"[3/3] done in {time.monotonic() - started:.0f}s, run id {result.run_id}")
-    warehouse = Warehouse(
-        settings.source_root,
-        settings.output_root,
-        settings.intermediate_root,
-        S3Options(settings.s3_endpoint_url, settings.s3_region),
-    )
+    warehouse = Warehouse.from_settings(settings)
     print_summary(warehouse.table(ADDON_AGGREGATES.name), last)
     print_okrs(warehouse.table(ADDON_OKR_METRICS.name), last)
     print(f"\nreport: {warehouse.report_day(ADDON_OKR_REPORT, last).uri}/index.html")

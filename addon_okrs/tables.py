@@ -16,6 +16,7 @@ from addon_okrs import catalog, sizing
 from addon_okrs.catalog import ReportSpec, Root, TableSpec, day_folder, day_of_folder
 from addon_okrs.contracts import check_source_files, read_schema
 from addon_okrs.schema import DAY, SOURCE_CONTRACTS
+from addon_okrs.settings import Settings
 from addon_okrs.storage import MARKER, Location, S3Options, is_data_file, normalise_root
 
 STAGING = "_staging"  # leading underscore: Spark's partition discovery ignores these folders
@@ -115,6 +116,16 @@ class Warehouse:
                 normalise_root(intermediate_root, "intermediate_root"), s3
             ),
         }
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Warehouse":
+        """The warehouse of these settings' roots and S3 options."""
+        return cls(
+            settings.source_root,
+            settings.output_root,
+            settings.intermediate_root,
+            S3Options(settings.s3_endpoint_url, settings.s3_region),
+        )
 
     def table(self, name: str) -> Table:
         spec = catalog.table(name)

@@ -25,7 +25,6 @@ from addon_okrs.contracts import read_schema
 from addon_okrs.resources.spark import spark_resource
 from addon_okrs.schema import SOURCE_CONTRACTS
 from addon_okrs.settings import Settings
-from addon_okrs.storage import S3Options
 from addon_okrs.tables import TableStore, Warehouse
 
 
@@ -34,14 +33,8 @@ def spark_session(settings: Settings) -> SparkSession:
 
 
 def run_fused(settings: Settings, days: list[str]) -> int:
-    warehouse = Warehouse(
-        settings.source_root,
-        settings.output_root,
-        settings.intermediate_root,
-        S3Options(settings.s3_endpoint_url, settings.s3_region),
-    )
     spark = spark_session(settings)
-    store = TableStore(spark, warehouse, settings.target_file_mb)
+    store = TableStore(spark, Warehouse.from_settings(settings), settings.target_file_mb)
     output = transforms.addon_aggregates_from_sources(
         store.read(catalog.ADDONS.name, days),
         store.read(catalog.MAIN_SUMMARY.name, days),
