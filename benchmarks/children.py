@@ -1,12 +1,15 @@
 """The benchmark's non-Dagster contenders, each run in a fresh process:
 
-    python -m benchmarks.children fused|floor|reference --source-root URI --out URI --days D...
+    python -m benchmarks.children CONTENDER --source-root URI --out URI --days D...
+
+where CONTENDER is one of:
 
 `fused`: the project's transformation functions composed into one Spark plan, read and written
 through the same TableStore as the assets, no Dagster and no persisted intermediates (the two
 per-source aggregates are cached, so each source is read once, as in the asset graph).
 `floor`: start Spark and read the columns the job needs from both source days once, into
 Spark's no-op sink: the least any Spark implementation of the job pays.
+`notebook`: the 2017 notebook's plan (benchmarks/notebook.py), one day after the other.
 `reference`: the DuckDB implementation the differential tests use, on one machine.
 """
 
@@ -26,6 +29,7 @@ from addon_okrs.resources.spark import spark_resource
 from addon_okrs.schema import SOURCE_CONTRACTS
 from addon_okrs.settings import Settings
 from addon_okrs.tables import TableStore, Warehouse
+from benchmarks.notebook import run_notebook
 
 
 def spark_session(settings: Settings) -> SparkSession:
@@ -67,7 +71,7 @@ def run_reference(source_root: str, out: str, days: list[str]) -> int:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.children")
-    parser.add_argument("contender", choices=["fused", "floor", "reference"])
+    parser.add_argument("contender", choices=["fused", "floor", "notebook", "reference"])
     parser.add_argument("--source-root", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--days", nargs="+", required=True)
@@ -98,6 +102,9 @@ def main(argv: list[str]) -> int:
             rows = run_fused(round_settings, args.days)
             if args.rounds > 1:
                 print(f"BENCH_ROUND {round_}: {time.monotonic() - started:.1f} s", flush=True)
+    elif args.contender == "notebook":
+        spark = spark_session(settings)
+        rows = sum(run_notebook(spark, args.source_root, args.out, day) for day in args.days)
     else:
         rows = run_reference(args.source_root, args.out, args.days)
     print(f"BENCH_ROWS={rows}")

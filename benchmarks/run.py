@@ -224,6 +224,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    args.cache = args.cache.resolve()  # generated days are addressed by file URI
     args.cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="runs-", dir=args.cache))
     runner = Runner(work)

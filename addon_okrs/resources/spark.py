@@ -3,6 +3,7 @@ server by configuration, and one session per run process however many assets use
 
 import os
 import shutil
+import sys
 from typing import Any
 
 from dagster_pyspark import LazyPySparkResource
@@ -96,6 +97,11 @@ class SparkResource(LazyPySparkResource):
         for key, value in conf.items():
             builder = builder.config(key, str(value))
         self._spark_session = builder.getOrCreate()
+        if not self.remote and self.master.startswith("local"):
+            # In local mode a Python UDF's workers run on this machine: give them this
+            # interpreter, not the first `python3` on PATH, which may lack this environment's
+            # packages (PySpark reads only PYSPARK_PYTHON, at start-up, for this).
+            self._spark_session.sparkContext.pythonExec = sys.executable
 
 
 def spark_resource(settings: Settings) -> SparkResource:
