@@ -20,7 +20,9 @@ SAMPLE_ROWS = 5
 
 def duplicate_grain_rows(aggregates: DataFrame) -> DataFrame:
     """Rows whose (day, client, channel, install type) appears more than once."""
-    per_grain = Window.partitionBy(*GRAIN)
+    # The client id leads the window's keys: Spark sorts on a prefix of the first key, and the
+    # day is the same on every row of a one-day run (BENCHMARKS.md's profile).
+    per_grain = Window.partitionBy("client_id", *(k for k in GRAIN if k != "client_id"))
     return (
         aggregates.withColumn("_rows", F.count(F.lit(1)).over(per_grain))
         .where("_rows > 1")

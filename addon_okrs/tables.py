@@ -297,7 +297,10 @@ class TableStore:
         if len(data) == wanted:
             return
         resized = staged.sibling(staged.name + "_resized")
-        self.spark.read.parquet(staged.uri).repartition(wanted).write.parquet(resized.uri)
+        frame = self.spark.read.parquet(staged.uri)
+        # Fewer files: merge whole files in one pass, no shuffle; more: a shuffle must split them.
+        recut = frame.coalesce(wanted) if wanted < len(data) else frame.repartition(wanted)
+        recut.write.parquet(resized.uri)
         staged.delete()
         resized.move_to(staged)
 

@@ -18,6 +18,11 @@ from addon_okrs.schema import (
 )
 
 CLIENT_DAY_CHANNEL = [DAY, "client_id", "normalized_channel"]
+# The same keys as join keys, the client first. A sort-merge join sorts on a prefix of its
+# first key, and the day is the same on every row of a one-day run: led by the day, every
+# comparison falls through to whole rows (the join ran a third slower, BENCHMARKS.md).
+JOIN_CLIENT_DAY_CHANNEL = ["client_id", DAY, "normalized_channel"]
+JOIN_CLIENT_DAY = ["client_id", DAY]
 
 
 def _channel() -> Column:
@@ -93,18 +98,26 @@ def ms_has_theme(main_summary: DataFrame) -> DataFrame:
     install day of the client's pings on that channel, from which ms_install_days derives."""
     theme_id = F.col("active_theme.addon_id")
     is_custom = theme_id.isNotNull() & (theme_id != F.lit(DEFAULT_THEME_ID))
+    # Each ping is reduced to a few numbers before the exchange: the add-on and theme structs
+    # never cross it (they made a shuffle three times this size, BENCHMARKS.md's profile).
+    per_ping = pings_of_known_clients(main_summary).select(
+        *CLIENT_DAY_CHANNEL,
+        is_custom.cast("byte").alias("custom"),
+        (~is_custom).cast("byte").alias("default"),
+        "profile_creation_date",
+        # Every active add-on counts, system and disabled included (docs/dataset.md).
+        F.array_min(F.col("active_addons.install_day")).alias("earliest_install"),
+    )
     # The sum of the distinct signs (+1 custom, -1 default) without a distinct aggregate,
     # which would cost a second shuffle: (custom seen) - (default seen).
-    has_custom_theme = F.max(is_custom.cast("int")) - F.max((~is_custom).cast("int"))
-    # Every active add-on counts, system and disabled included (docs/dataset.md, min_install_day).
-    earliest_install_in_ping = F.array_min(F.col("active_addons.install_day"))
+    has_custom_theme = F.max("custom").cast("long") - F.max("default").cast("long")
     return (
-        by_client(pings_of_known_clients(main_summary))
+        by_client(per_ping)
         .groupBy(*CLIENT_DAY_CHANNEL)
         .agg(
-            has_custom_theme.cast("long").alias("has_custom_theme"),
+            has_custom_theme.alias("has_custom_theme"),
             F.min("profile_creation_date").cast("long").alias("profile_creation_date"),
-            F.min(earliest_install_in_ping).cast("int").alias("min_install_day"),
+            F.min("earliest_install").cast("int").alias("min_install_day"),
         )
         .select(*CLIENT_DAY_CHANNEL, "has_custom_theme", "profile_creation_date", "min_install_day")
     )
@@ -155,17 +168,18 @@ def addon_aggregates(
     Left joins throughout: a client or channel missing from main_summary keeps its rows, with
     null facts and zero counts (the notebook's inner joins dropped them, bug 1).
     """
-    # All four per-client inputs are partitioned alike, so the three joins on (day, client,
+    # All four per-client inputs are partitioned alike, so the three joins on (client, day,
     # ...) need no further exchange; the channel totals are a few rows and are broadcast.
+    # The two joins on all three keys come first, so the rows are sorted once for them.
     joined = (
         by_client(count_by_client_day)
-        .join(by_client(user_types), on=CLIENT_DAY_CHANNEL, how="inner")
-        .join(by_client(ms_install_days), on=[DAY, "client_id"], how="left")
+        .join(by_client(user_types), on=JOIN_CLIENT_DAY_CHANNEL, how="inner")
         .join(
             by_client(ms_has_theme.select(*CLIENT_DAY_CHANNEL, "has_custom_theme")),
-            on=CLIENT_DAY_CHANNEL,
+            on=JOIN_CLIENT_DAY_CHANNEL,
             how="left",
         )
+        .join(by_client(ms_install_days), on=JOIN_CLIENT_DAY, how="left")
         .join(F.broadcast(channel_counts), on=[DAY, "normalized_channel"], how="left")
     )
     zero_if_missing = {"n_custom_theme_clients", "n_clients"}
@@ -208,17 +222,27 @@ def okr_metrics(addon_aggregates: DataFrame, days: list[str]) -> DataFrame:
     self_installed = ~F.col("foreign_install")
     profile_age = day_number - F.col("profile_creation_date")
     is_new_profile = (profile_age >= F.lit(0)) & (profile_age <= F.lit(NEW_PROFILE_DAYS - 1))
-    self_installer = F.when(self_installed, F.col("client_id"))
-    per_channel = addon_aggregates.groupBy(DAY, "normalized_channel").agg(
+    # One row per (day, channel, client) first, then plain sums per channel: four distinct
+    # counts over the rows would each cost their own expansion of the rows.
+    per_client = addon_aggregates.groupBy(DAY, "normalized_channel", "client_id").agg(
+        F.max("n_clients").alias("n_clients"),
+        F.max(self_installed.cast("int")).alias("self_installer"),
+        F.sum(F.when(self_installed, F.col("count"))).alias("self_installed_addons"),
+        F.max((self_installed & is_new_profile).cast("int")).alias("new_profile_self_installer"),
+    )
+    # A distinct count skips a null client id, and so do these counts (published rows have
+    # none: keys_not_null).
+    is_client = F.col("client_id").isNotNull()
+    per_channel = per_client.groupBy(DAY, "normalized_channel").agg(
         F.max("n_clients").cast("long").alias("n_clients"),
-        F.count_distinct("client_id").alias("n_clients_with_addons"),
-        F.count_distinct(self_installer).alias("self_installers"),
-        F.coalesce(F.sum(F.when(self_installed, F.col("count"))), F.lit(0)).alias(
-            "self_installed_addons"
+        F.count(F.when(is_client, F.lit(1))).alias("n_clients_with_addons"),
+        F.coalesce(F.sum(F.when(is_client, F.col("self_installer"))), F.lit(0)).alias(
+            "self_installers"
         ),
-        F.count_distinct(F.when(self_installed & is_new_profile, F.col("client_id"))).alias(
-            "new_profile_self_installers"
-        ),
+        F.coalesce(F.sum("self_installed_addons"), F.lit(0)).alias("self_installed_addons"),
+        F.coalesce(
+            F.sum(F.when(is_client, F.col("new_profile_self_installer"))), F.lit(0)
+        ).alias("new_profile_self_installers"),
     )
     counts = [
         "n_clients",
