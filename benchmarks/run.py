@@ -16,6 +16,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
@@ -27,9 +29,12 @@ from addon_okrs.generate import generate_days
 from addon_okrs.schema import DAY_FORMAT
 from addon_okrs.settings import parse_spark_conf
 from benchmarks.eventlog import event_log_conf, read_event_logs
+from benchmarks.notebook import explain_differences
 from benchmarks.procs import measure
+from benchmarks.profile import profile_run
 from benchmarks.report import Report
 from benchmarks.results import GB, Sample, Study, combine
+from harness.reference import reference_addon_aggregates
 from harness.servers import (
     child_env,
     materialize_command,
@@ -39,11 +44,13 @@ from harness.servers import (
 
 REPO = Path(__file__).resolve().parent.parent
 FIRST_DAY = "20170501"
-CONTENDERS = ["materialize", "fused", "floor", "reference"]
-STUDIES = [*CONTENDERS, "backfill7", "scaling", "okrs", "engines"]
+# Each builds addons/agg/v1 for the day (floor only reads): `materialize` is the asset graph up
+# to addon_aggregates and its checks, what the notebook and DuckDB compute too.
+CONTENDERS = ["materialize", "fused", "floor", "notebook", "reference"]
+STUDIES = ["scaling", "backfill7", "okrs", "engines"]
 # `engines` is not in the default run: it compares local mode with a loopback standalone
 # cluster and a Spark Connect server (issue 6's report), and starts those servers itself.
-DEFAULT_STUDIES = [*CONTENDERS, "backfill7", "scaling", "okrs"]
+DEFAULT_STUDIES = ["scaling", "backfill7", "okrs"]
 # `okrs`: one day built up to each of these assets, to show what each OKR asset adds.
 OKR_SELECTIONS = {
     "to_addon_aggregates": "*addon_aggregates",
@@ -106,9 +113,12 @@ class Runner:
         command: list[str],
         extra_env: dict[str, str] | None = None,
         event_log: bool = True,
+        inspect: Callable[[Path, list[Path]], None] | None = None,
     ) -> Sample:
         """One run of `command`; extra_env is added to the environment, and `event_log=False`
-        leaves Spark's conf alone (a Spark Connect client cannot set the server's event log)."""
+        leaves Spark's conf alone (a Spark Connect client cannot set the server's event log).
+        `inspect` is called with the run's output root and event log files before the output
+        is removed."""
         self.count += 1
         folder = self.work / f"{self.count:03d}-{label}"
         events = folder / "events"
@@ -137,7 +147,8 @@ class Runner:
         if measured.returncode != 0:
             tail = "\n".join(log.read_text().splitlines()[-30:])
             raise SystemExit(f"{label} failed (exit {measured.returncode}); {log}:\n{tail}")
-        spark = read_event_logs([p for p in events.rglob("*") if p.is_file()])
+        event_logs = finished_event_logs(events)
+        spark = read_event_logs(event_logs)
         rows = None
         for line in log.read_text().splitlines():
             if line.startswith("BENCH_ROWS="):
@@ -150,6 +161,8 @@ class Runner:
             f"{rows} output rows",
             flush=True,
         )
+        if inspect is not None:
+            inspect(out, event_logs)
         shutil.rmtree(out, ignore_errors=True)
         return Sample(measured.wall_seconds, measured.peak_rss_bytes, spark, rows)
 
@@ -169,8 +182,19 @@ class Runner:
 
     def command(self, contender: str, days: list[str]) -> list[str]:
         if contender == "materialize":
-            return materialize_command(days[0], days[-1])
+            return materialize_command(days[0], days[-1], select="*addon_aggregates")
         return self.child(contender, days)
+
+
+def finished_event_logs(events: Path, wait_seconds: float = 30) -> list[Path]:
+    """The event log files under `events`, once Spark has closed them: a JVM may outlive the
+    process that started it by a moment, and renames its `.inprogress` log when it stops."""
+    deadline = time.monotonic() + wait_seconds
+    while any(p.suffix == ".inprogress" for p in events.rglob("*")):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    return [p for p in events.rglob("*") if p.is_file()]
 
 
 def output_rows(out: Path) -> int | None:
@@ -200,8 +224,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=1_000_000, help="clients a day")
     parser.add_argument(
         "--sizes",
-        default="250000,1000000,4000000",
-        help="clients a day for the scaling study (comma-separated)",
+        default="1000000,4000000",
+        help="clients a day for the scaling study (comma-separated); --clients must be one",
     )
     parser.add_argument("--repeat", type=int, default=3, help="rounds; figures are medians")
     parser.add_argument(
@@ -218,7 +242,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error(f"unknown studies {sorted(unknown)}; choose from {STUDIES}")
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
-    args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    args.sizes = sorted(int(s) for s in args.sizes.split(",") if s.strip())
+    if "scaling" in args.only and args.clients not in args.sizes:
+        parser.error(f"--clients {args.clients} must be one of --sizes {args.sizes}")
     return args
 
 
@@ -237,21 +263,9 @@ def main(argv: list[str]) -> int:
         report.save(saved)
         args.report.write_text(report.render())
 
-    one_day = [FIRST_DAY]
     try:
-        contenders = [c for c in CONTENDERS if c in args.only]
-        if contenders:
-            source = source_data(args.cache, args.clients, 1)
-            report.input_rows[args.clients] = input_rows(source, one_day)
-            studies = {c: Study(c) for c in contenders}
-            for round_ in range(1, args.repeat + 1):
-                print(f"round {round_}/{args.repeat}, {args.clients:,} clients", flush=True)
-                for c in contenders:
-                    studies[c].samples.append(runner.run(c, source, runner.command(c, one_day)))
-            merged = {**report.contenders, **studies}  # keeps earlier results of others
-            report.contenders = {c: merged[c] for c in CONTENDERS if c in merged}
-            checkpoint()
-
+        if "scaling" in args.only:
+            scaling_study(runner, args, report, checkpoint)
         if "backfill7" in args.only:
             week = days_from(FIRST_DAY, 7)
             source = source_data(args.cache, args.clients, 7)
@@ -271,26 +285,6 @@ def main(argv: list[str]) -> int:
                 )
             report.backfill = (single, separate)
             checkpoint()
-
-        if "scaling" in args.only:
-            for clients in args.sizes:
-                source = source_data(args.cache, clients, 1)
-                report.input_rows[clients] = input_rows(source, one_day)
-                if clients == args.clients and "materialize" in report.contenders:
-                    report.scaling[clients] = {
-                        c: report.contenders[c]
-                        for c in ("materialize", "floor")
-                        if c in report.contenders
-                    }
-                    if len(report.scaling[clients]) == 2:
-                        continue
-                studies = {c: Study(c) for c in ("materialize", "floor")}
-                for round_ in range(1, args.repeat + 1):
-                    print(f"scaling {clients:,} clients, round {round_}/{args.repeat}", flush=True)
-                    for c, study in studies.items():
-                        study.samples.append(runner.run(c, source, runner.command(c, one_day)))
-                report.scaling[clients] = studies
-                checkpoint()
 
         if "okrs" in args.only:
             source = source_data(args.cache, args.clients, 1)
@@ -314,6 +308,44 @@ def main(argv: list[str]) -> int:
     print(text)
     print(f"written to {args.report}")
     return 0
+
+
+def scaling_study(
+    runner: Runner, args: argparse.Namespace, report: Report, checkpoint: Callable[[], None]
+) -> None:
+    """Every contender on one day of each size, interleaved: round 1 runs each contender at
+    each size, then round 2, ... The first materialize run at the largest size is profiled
+    (benchmarks/profile.py); the first notebook run at the smallest size is compared with the
+    contract's output (benchmarks/notebook.py)."""
+    sources = {n: source_data(args.cache, n, 1) for n in args.sizes}
+    for n, source in sources.items():
+        report.input_rows[n] = input_rows(source, [FIRST_DAY])
+    studies = {n: {c: Study(c) for c in CONTENDERS} for n in args.sizes}
+    smallest, largest = args.sizes[0], args.sizes[-1]
+
+    def profile(out: Path, event_logs: list[Path]) -> None:
+        report.profile = profile_run(event_logs, runner.dagster_home)
+
+    def compare(out: Path, event_logs: list[Path]) -> None:
+        spec = reference_addon_aggregates(sources[smallest], [FIRST_DAY])
+        day = out / ADDON_AGGREGATES.day_path(FIRST_DAY)
+        report.notebook_differences = explain_differences(day, spec, sources[smallest], FIRST_DAY)
+
+    for round_ in range(1, args.repeat + 1):
+        for n in args.sizes:
+            print(f"scaling round {round_}/{args.repeat}, {n:,} clients", flush=True)
+            for c in CONTENDERS:
+                inspect = None
+                if round_ == 1 and c == "materialize" and n == largest:
+                    inspect = profile
+                elif round_ == 1 and c == "notebook" and n == smallest:
+                    inspect = compare
+                command = runner.command(c, [FIRST_DAY])
+                sample = runner.run(f"{c}-{n}", sources[n], command, inspect=inspect)
+                studies[n][c].samples.append(sample)
+        report.scaling = studies
+        report.contenders = studies.get(args.clients, {})
+        checkpoint()
 
 
 def engines_study(runner: Runner, args: argparse.Namespace, source: Path) -> dict[str, Study]:
