@@ -42,8 +42,8 @@ lint: setup
 	$(VENV)/bin/ruff format --check addon_okrs addon_okrs_tests benchmarks harness scripts
 	$(VENV)/bin/mypy addon_okrs benchmarks harness
 
-# The performance benchmark (about 40 minutes at the default sizes); writes BENCHMARKS.md.
-# Options: make bench BENCH_ARGS="--clients 250000 --repeat 3 --only materialize,floor"
+# The performance benchmark (about an hour at the default sizes); writes BENCHMARKS.md.
+# Options: make bench BENCH_ARGS="--sizes 250000,1000000 --clients 1000000 --repeat 1 --only scaling"
 bench: setup
 	$(VENV)/bin/python -m benchmarks $(BENCH_ARGS)
 

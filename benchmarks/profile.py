@@ -22,7 +22,8 @@ OUTSIDE = "(between steps)"
 class Cost:
     """Spark work, for one stage or summed over a step's stages."""
 
-    seconds: float = 0.0
+    seconds: float = 0.0  # submission to completion; stages submitted together overlap
+    task_seconds: float = 0.0  # the stage's tasks' run time, summed: the work, additive
     tasks: int = 0
     rows_in: int = 0
     rows_out: int = 0
@@ -80,6 +81,7 @@ def _stage_cost(info: dict[str, Any]) -> Cost:
     m = lambda name: _metric(acc, f"internal.metrics.{name}")  # noqa: E731
     return Cost(
         seconds=(info.get("Completion Time", 0) - info.get("Submission Time", 0)) / 1000,
+        task_seconds=m("executorRunTime") / 1000,
         tasks=int(info.get("Number of Tasks", 0)),
         rows_in=m("input.recordsRead") + m("shuffle.read.recordsRead"),
         rows_out=m("shuffle.write.recordsWritten") + m("output.recordsWritten"),
@@ -91,16 +93,23 @@ def _stage_cost(info: dict[str, Any]) -> Cost:
     )
 
 
-def _windows(dagster_home: Path) -> list[tuple[str, float, float]]:
-    """(step, start, end) of the last run in the instance at `dagster_home`."""
+def _windows(dagster_home: Path, app_start: float) -> list[tuple[str, float, float]]:
+    """(step, start, end) of the run in the instance at `dagster_home` that was running when
+    the Spark application started."""
     from dagster import DagsterInstance
     from dagster._core.instance.ref import InstanceRef
 
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))) as instance:
-        (run,) = instance.get_runs(limit=1)
+        runs = [
+            r
+            for r in instance.get_run_records()
+            if r.start_time is not None and r.start_time <= app_start <= (r.end_time or app_start)
+        ]
+        if not runs:
+            return []
         started: dict[str, float] = {}
         windows = []
-        for entry in instance.all_logs(run.run_id):
+        for entry in instance.all_logs(runs[0].dagster_run.run_id):
             kind = entry.dagster_event.event_type_value if entry.dagster_event else None
             if kind == "STEP_START" and entry.step_key:
                 started[entry.step_key] = entry.timestamp
@@ -110,18 +119,22 @@ def _windows(dagster_home: Path) -> list[tuple[str, float, float]]:
 
 
 def profile_run(event_logs: list[Path], dagster_home: Path) -> Profile:
-    windows = _windows(dagster_home)
     scans: dict[int, str] = {}
     completed = []
+    app_start = 0.0
     for path in event_logs:
         with path.open() as lines:
             for line in lines:
                 event = json.loads(line)
                 kind = event.get("Event")
-                if kind in (SQL_START, SQL_AQE_UPDATE):
+                if kind == "SparkListenerApplicationStart":
+                    app_start = event["Timestamp"] / 1000
+                elif kind in (SQL_START, SQL_AQE_UPDATE):
                     _scan_accumulators(event.get("sparkPlanInfo", {}), scans)
                 elif kind == "SparkListenerStageCompleted":
                     completed.append(event["Stage Info"])
+
+    windows = _windows(dagster_home, app_start)
 
     def step_of(when: float) -> str:
         for name, start, end in windows:
@@ -169,22 +182,22 @@ def _mb(n: int) -> str:
 def render(profile: Profile) -> list[str]:
     """Two markdown tables: per asset step, then per stage."""
     out = [
-        "| step | step s | stages | Spark stage s | rows in | rows out | MB read "
+        "| step | step s | stages | task s | rows in | rows out | MB read "
         "| MB written | shuffle MB written | shuffle MB read | spill MB |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in profile.steps:
         c = s.spark
         out.append(
-            f"| {s.name} | {s.seconds:.1f} | {s.stages} | {c.seconds:.1f} | {c.rows_in:,} | "
+            f"| {s.name} | {s.seconds:.1f} | {s.stages} | {c.task_seconds:.1f} | {c.rows_in:,} | "
             f"{c.rows_out:,} | {_mb(c.input_bytes)} | {_mb(c.output_bytes)} | "
             f"{_mb(c.shuffle_write_bytes)} | {_mb(c.shuffle_read_bytes)} | {_mb(c.spill_bytes)} |"
         )
     out += [
         "",
-        "| stage | step | reads | writes | s | tasks | rows in | rows out | MB read "
+        "| stage | step | reads | writes | s | task s | tasks | rows in | rows out | MB read "
         "| MB written | shuffle MB written | shuffle MB read | spill MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     idle = [st for st in profile.stages if not (st.cost.rows_in or st.cost.rows_out)]
     for st in profile.stages:
@@ -193,7 +206,8 @@ def render(profile: Profile) -> list[str]:
             continue
         out.append(
             f"| {st.stage_id} | {st.step} | {st.reads} | {st.writes} | {c.seconds:.1f} | "
-            f"{c.tasks} | {c.rows_in:,} | {c.rows_out:,} | {_mb(c.input_bytes)} | "
+            f"{c.task_seconds:.1f} | {c.tasks} | {c.rows_in:,} | {c.rows_out:,} | "
+            f"{_mb(c.input_bytes)} | "
             f"{_mb(c.output_bytes)} | {_mb(c.shuffle_write_bytes)} | "
             f"{_mb(c.shuffle_read_bytes)} | {_mb(c.spill_bytes)} |"
         )

@@ -284,10 +284,12 @@ class Report:
             "",
             "The first round's run, from its Spark event log and its Dagster event log "
             "(benchmarks/profile.py). `step s` is the step's wall time in Dagster (the first "
-            "step includes the Spark session's start); the stage figures are Spark's task "
-            "metrics summed per stage. `reads`: the tables scanned (`intermediate`: one of the "
-            "run's own intermediates read back), `shuffle`: a shuffle read; `writes`: where the "
-            "stage's rows went. Spill is memory and disk spill together.",
+            "step includes the Spark session's start); the other figures are Spark's task "
+            "metrics summed per stage: `task s` is its tasks' run time added up (the work; two "
+            "cores run two tasks at a time), `s` the stage's submission to completion (stages "
+            "that AQE submits together overlap). `reads`: the tables scanned (`intermediate`: "
+            "one of the run's own intermediates read back), `shuffle`: a shuffle read; "
+            "`writes`: where the stage's rows went. Spill is memory and disk spill together.",
             "",
             *stage_profile.render(self.profile),
             "",
