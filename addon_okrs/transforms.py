@@ -240,9 +240,9 @@ def okr_metrics(addon_aggregates: DataFrame, days: list[str]) -> DataFrame:
             "self_installers"
         ),
         F.coalesce(F.sum("self_installed_addons"), F.lit(0)).alias("self_installed_addons"),
-        F.coalesce(
-            F.sum(F.when(is_client, F.col("new_profile_self_installer"))), F.lit(0)
-        ).alias("new_profile_self_installers"),
+        F.coalesce(F.sum(F.when(is_client, F.col("new_profile_self_installer"))), F.lit(0)).alias(
+            "new_profile_self_installers"
+        ),
     )
     counts = [
         "n_clients",
