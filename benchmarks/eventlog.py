@@ -7,6 +7,7 @@ belongs to the table whose scan node's metric accumulators it updated.
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,33 +42,39 @@ def table_of(location: str) -> str:
     return "other"
 
 
-def _scan_accumulators(plan: dict[str, Any], found: dict[int, str]) -> None:
+def scan_accumulators(plan: dict[str, Any], found: dict[int, str]) -> None:
+    """Adds to `found` the accumulator ids of each scan node in a SQL plan, with its table."""
     if plan.get("nodeName", "").startswith("Scan "):
         where = plan.get("metadata", {}).get("Location", "") or plan.get("simpleString", "")
         table = table_of(where)
         for metric in plan.get("metrics", []):
             found[metric["accumulatorId"]] = table
     for child in plan.get("children", []):
-        _scan_accumulators(child, found)
+        scan_accumulators(child, found)
+
+
+def events(paths: list[Path]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(kind, event) for every event of the given logs, in order."""
+    for path in paths:
+        with path.open() as lines:
+            for line in lines:
+                event = json.loads(line)
+                yield event.get("Event", ""), event
 
 
 def read_event_logs(paths: list[Path]) -> SparkMetrics:
     metrics = SparkMetrics()
     scans: dict[int, str] = {}
     task_ends: list[dict[str, Any]] = []
-    for path in paths:
-        with path.open() as lines:
-            for line in lines:
-                event = json.loads(line)
-                kind = event.get("Event")
-                if kind == "SparkListenerJobStart":
-                    metrics.jobs += 1
-                elif kind == "SparkListenerStageCompleted":
-                    metrics.stages += 1
-                elif kind == "SparkListenerTaskEnd":
-                    task_ends.append(event)
-                elif kind in (SQL_START, SQL_AQE_UPDATE):
-                    _scan_accumulators(event.get("sparkPlanInfo", {}), scans)
+    for kind, event in events(paths):
+        if kind == "SparkListenerJobStart":
+            metrics.jobs += 1
+        elif kind == "SparkListenerStageCompleted":
+            metrics.stages += 1
+        elif kind == "SparkListenerTaskEnd":
+            task_ends.append(event)
+        elif kind in (SQL_START, SQL_AQE_UPDATE):
+            scan_accumulators(event.get("sparkPlanInfo", {}), scans)
     for event in task_ends:
         metrics.tasks += 1
         task_metrics = event.get("Task Metrics") or {}

@@ -7,13 +7,12 @@ submission time. The stage figures are Spark's own task metrics, summed per stag
 event log (StageCompleted's accumulables).
 """
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.eventlog import SQL_AQE_UPDATE, SQL_START, _scan_accumulators
+from benchmarks.eventlog import SQL_AQE_UPDATE, SQL_START, events, scan_accumulators
 
 OUTSIDE = "(between steps)"
 
@@ -122,17 +121,13 @@ def profile_run(event_logs: list[Path], dagster_home: Path) -> Profile:
     scans: dict[int, str] = {}
     completed = []
     app_start = 0.0
-    for path in event_logs:
-        with path.open() as lines:
-            for line in lines:
-                event = json.loads(line)
-                kind = event.get("Event")
-                if kind == "SparkListenerApplicationStart":
-                    app_start = event["Timestamp"] / 1000
-                elif kind in (SQL_START, SQL_AQE_UPDATE):
-                    _scan_accumulators(event.get("sparkPlanInfo", {}), scans)
-                elif kind == "SparkListenerStageCompleted":
-                    completed.append(event["Stage Info"])
+    for kind, event in events(event_logs):
+        if kind == "SparkListenerApplicationStart":
+            app_start = event["Timestamp"] / 1000
+        elif kind in (SQL_START, SQL_AQE_UPDATE):
+            scan_accumulators(event.get("sparkPlanInfo", {}), scans)
+        elif kind == "SparkListenerStageCompleted":
+            completed.append(event["Stage Info"])
 
     windows = _windows(dagster_home, app_start)
 
