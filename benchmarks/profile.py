@@ -7,7 +7,6 @@ submission time. The stage figures are Spark's own task metrics, summed per stag
 event log (StageCompleted's accumulables).
 """
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,16 +67,12 @@ class Profile:
         return cls(steps, stages)
 
 
-def _metric(accumulables: list[dict[str, Any]], name: str) -> int:
-    for a in accumulables:
-        if a.get("Name") == name:
-            return int(a.get("Value") or 0)
-    return 0
-
-
 def _stage_cost(info: dict[str, Any]) -> Cost:
-    acc = info.get("Accumulables", [])
-    m = lambda name: _metric(acc, f"internal.metrics.{name}")  # noqa: E731
+    values = {a.get("Name"): a.get("Value") for a in info.get("Accumulables", [])}
+
+    def m(name: str) -> int:
+        return int(values.get(f"internal.metrics.{name}") or 0)
+
     return Cost(
         seconds=(info.get("Completion Time", 0) - info.get("Submission Time", 0)) / 1000,
         task_seconds=m("executorRunTime") / 1000,
@@ -160,13 +155,10 @@ def profile_run(event_logs: list[Path], dagster_home: Path) -> Profile:
     stages.sort(key=lambda s: (s.submitted, s.stage_id))
 
     per_step: dict[str, Step] = {name: Step(name, end - start) for name, start, end in windows}
-    counts: dict[str, int] = defaultdict(int)
     for stage in stages:
         step = per_step.setdefault(stage.step, Step(stage.step, 0.0))
         step.spark.add(stage.cost)
-        counts[stage.step] += 1
-    for name, step in per_step.items():
-        step.stages = counts[name]
+        step.stages += 1
     return Profile(list(per_step.values()), stages)
 
 

@@ -246,13 +246,13 @@ class Report:
             out += ["", f"At {sizes[-1]:,} clients:", ""]
             for name in names:
                 if name != "materialize":
-                    marginal = ratio(
-                        self.marginal(name) or 0.0, self.marginal("materialize") or 0.0
+                    mine, theirs = self.marginal(name), self.marginal("materialize")
+                    versus = (
+                        f"; marginal cost {ratio(mine, theirs):.2f}x"
+                        if mine is not None and theirs is not None
+                        else ""
                     )
-                    out.append(
-                        f"- {name} / materialize: {ratio(big[name].wall, m):.2f}x; "
-                        f"marginal cost {marginal:.2f}x"
-                    )
+                    out.append(f"- {name} / materialize: {ratio(big[name].wall, m):.2f}x{versus}")
         out.append("")
         if self.notebook_differences:
             out += self._notebook_differences(sizes[0])

@@ -386,11 +386,7 @@ def engines_study(runner: Runner, args: argparse.Namespace, source: Path) -> dic
 def report_build_seconds(folder: Path, repeat: int) -> list[float]:
     """Seconds to build, draw and publish the OKR report over 90 days of addons/okr/v1 (in
     this process, matplotlib already imported: the report asset's own work)."""
-    import datetime as dt
-    import time
-
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from addon_okrs import report as okr_report
     from addon_okrs.catalog import ADDON_OKR_METRICS
