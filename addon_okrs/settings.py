@@ -1,16 +1,25 @@
 """Every setting of the project in one typed object, read from the environment in one place
 (`Settings.from_env`, called once when the code location loads or a command starts) and passed
 to whatever needs it. `SETTINGS` documents each variable; the README's table is its rendering
-(`addon-okrs settings --markdown`), and a test keeps the two equal."""
+(`addon-okrs settings --markdown`), and a test keeps the two equal.
 
-import datetime as dt
+A default is written once, as the field's default in `Settings`; the table shows it from there.
+A value is checked with the rule of the layer that uses it (a root by the storage layer's
+`normalise_root`, a day by the dataset's `parse_day`), so this module imports those two layers
+and neither of them imports it."""
+
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
-from addon_okrs.storage import normalise_root
+from addon_okrs.dataset.days import InvalidDayError, parse_day
+from addon_okrs.dataset.report import DEFAULT_BASELINE_DAYS
+from addon_okrs.dataset.sizing import TARGET_FILE_MB
+from addon_okrs.storage.locations import S3Options, normalise_root
+from addon_okrs.storage.warehouse import Warehouse
 
 
 class SettingsError(ValueError):
@@ -19,12 +28,14 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Setting:
-    """One environment variable: its default as a person reads it, and what it does."""
+    """One environment variable and what it does. Its default is the `Settings` field named
+    `field`, shown as `` `value` ``; `default` describes one that is not a plain value."""
 
     env: str
-    default: str
+    default: str | None
     description: str
     fallbacks: tuple[str, ...] = ()  # read, in order, when `env` is unset
+    field: str | None = None
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -50,8 +61,9 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "ADDON_OKRS_SPARK_MASTER",
-        "`local[*]`",
+        None,
         "Spark master: `spark://host:7077`, `yarn`, `k8s://https://host:443`",
+        field="spark_master",
     ),
     Setting(
         "ADDON_OKRS_SPARK_REMOTE",
@@ -71,39 +83,45 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "ADDON_OKRS_MIN_SUCCESS_MARKERS",
-        "`1`",
+        None,
         "`_SUCCESS` files a source day needs before it is built (production: `100`)",
+        field="min_success_markers",
     ),
     Setting(
         "ADDON_OKRS_ALLOW_UNREADY_SOURCES",
-        "`false`",
+        None,
         "build a source day even without its `_SUCCESS` markers (an operator's override)",
+        field="allow_unready_sources",
     ),
     Setting(
         "ADDON_OKRS_TARGET_FILE_MB",
-        "`280`",
+        None,
         "the size each output file aims at",
+        field="target_file_mb",
     ),
     Setting(
         "ADDON_OKRS_BACKFILL_DAYS_PER_RUN",
-        "`7`",
+        None,
         "a backfill runs as runs of at most this many days, each one Spark application; "
         "`0`: the whole range in one run",
+        field="backfill_days_per_run",
     ),
     Setting(
         "ADDON_OKRS_OKR_BASELINE",
-        "the first 28 days with data in the report's window",
+        f"the first {DEFAULT_BASELINE_DAYS} days with data in the report's window",
         "the days whose mean is each OKR's baseline: `YYYYMMDD...YYYYMMDD`",
     ),
     Setting(
         "ADDON_OKRS_LOOKBACK_DAYS",
-        "`7`",
+        None,
         "how many recent days each sensor tick checks",
+        field="lookback_days",
     ),
     Setting(
         "ADDON_OKRS_SENSOR_INTERVAL_SECONDS",
-        "`60`",
+        None,
         "time between sensor ticks",
+        field="sensor_interval_seconds",
     ),
     Setting(
         "ADDON_OKRS_S3_ENDPOINT_URL",
@@ -140,17 +158,17 @@ def parse_baseline(text: str | None) -> tuple[str, str] | None:
     first, sep, last = text.partition("...")
     try:
         if not sep:
-            raise ValueError
-        start = dt.datetime.strptime(first.strip(), "%Y%m%d")
-        end = dt.datetime.strptime(last.strip(), "%Y%m%d")
-    except ValueError:
+            raise InvalidDayError(text)
+        start, end = first.strip(), last.strip()
+        parse_day(start), parse_day(end)
+    except InvalidDayError:
         raise SettingsError(
             f"ADDON_OKRS_OKR_BASELINE={text!r}: write the first and last day as "
             "YYYYMMDD...YYYYMMDD, e.g. 20170501...20170528"
         ) from None
     if end < start:
         raise SettingsError(f"ADDON_OKRS_OKR_BASELINE={text!r}: the last day is before the first")
-    return start.strftime("%Y%m%d"), end.strftime("%Y%m%d")
+    return start, end
 
 
 def parse_spark_conf(text: str, setting: str = "ADDON_OKRS_SPARK_CONF") -> dict[str, str]:
@@ -197,7 +215,7 @@ class Settings:
     executor: str = "in_process"
     min_success_markers: int = 1
     allow_unready_sources: bool = False
-    target_file_mb: float = 280
+    target_file_mb: float = TARGET_FILE_MB
     backfill_days_per_run: int = 7
     okr_baseline: tuple[str, str] | None = None
     lookback_days: int = 7
@@ -240,10 +258,10 @@ class Settings:
                     return value
             return None
 
-        def number(name: str, default: int) -> int:
+        def number(name: str) -> int:
             text = get(name)
             if text is None:
-                return default
+                return int(_field_default(_DECLARED[name]))
             try:
                 value = int(text)
             except ValueError:
@@ -253,7 +271,17 @@ class Settings:
             return value
 
         def flag(name: str) -> bool:
-            return (get(name) or "").lower() in ("1", "true", "yes")
+            text = get(name)
+            if text is None:
+                return bool(_field_default(_DECLARED[name]))
+            if text.lower() in _TRUE:
+                return True
+            if text.lower() in _FALSE:
+                return False
+            raise SettingsError(
+                f"{name}={text!r} is not a yes/no value: write one of "
+                f"{', '.join((*_TRUE, *_FALSE))}"
+            )
 
         warehouse = (
             get("ADDON_OKRS_WAREHOUSE")
@@ -263,9 +291,9 @@ class Settings:
             get("ADDON_OKRS_OUTPUT_ROOT") or warehouse, "ADDON_OKRS_OUTPUT_ROOT"
         )
         remote = get("ADDON_OKRS_SPARK_REMOTE")
-        target_file_mb = get("ADDON_OKRS_TARGET_FILE_MB") or "280"
+        target_file_mb = get("ADDON_OKRS_TARGET_FILE_MB")
         try:
-            target = float(target_file_mb)
+            target = TARGET_FILE_MB if target_file_mb is None else float(target_file_mb)
         except ValueError:
             raise SettingsError(
                 f"ADDON_OKRS_TARGET_FILE_MB={target_file_mb!r} is not a number"
@@ -274,24 +302,58 @@ class Settings:
             source_root=get("ADDON_OKRS_SOURCE_ROOT") or warehouse,
             output_root=output_root,
             intermediate_root=get("ADDON_OKRS_INTERMEDIATE_ROOT") or output_root + "/intermediate",
-            spark_master=get("ADDON_OKRS_SPARK_MASTER") or "local[*]",
+            spark_master=get("ADDON_OKRS_SPARK_MASTER") or cls.spark_master,
             spark_remote=remote,
             spark_conf=parse_spark_conf(get("ADDON_OKRS_SPARK_CONF") or ""),
             executor=(get("ADDON_OKRS_EXECUTOR") or ("multiprocess" if remote else "in_process"))
             .strip()
             .lower(),
-            min_success_markers=number("ADDON_OKRS_MIN_SUCCESS_MARKERS", 1),
+            min_success_markers=number("ADDON_OKRS_MIN_SUCCESS_MARKERS"),
             allow_unready_sources=flag("ADDON_OKRS_ALLOW_UNREADY_SOURCES"),
             target_file_mb=target,
-            backfill_days_per_run=number("ADDON_OKRS_BACKFILL_DAYS_PER_RUN", 7),
+            backfill_days_per_run=number("ADDON_OKRS_BACKFILL_DAYS_PER_RUN"),
             okr_baseline=parse_baseline(get("ADDON_OKRS_OKR_BASELINE")),
-            lookback_days=number("ADDON_OKRS_LOOKBACK_DAYS", 7),
-            sensor_interval_seconds=number("ADDON_OKRS_SENSOR_INTERVAL_SECONDS", 60),
+            lookback_days=number("ADDON_OKRS_LOOKBACK_DAYS"),
+            sensor_interval_seconds=number("ADDON_OKRS_SENSOR_INTERVAL_SECONDS"),
             s3_endpoint_url=get("ADDON_OKRS_S3_ENDPOINT_URL"),
             s3_region=get("AWS_REGION"),
             java_home=get("JAVA_HOME"),
             dagster_home=get("DAGSTER_HOME"),
         )
+
+    @property
+    def s3(self) -> S3Options:
+        return S3Options(self.s3_endpoint_url, self.s3_region)
+
+    def warehouse(self) -> Warehouse:
+        """The warehouse of these settings' roots and S3 options."""
+        return Warehouse(self.source_root, self.output_root, self.intermediate_root, self.s3)
+
+
+_TRUE = ("true", "yes", "1")
+_FALSE = ("false", "no", "0")
+
+
+def _field_default(setting: Setting) -> Any:
+    assert setting.field is not None, f"{setting.env} names no Settings field"
+    [declared] = [f for f in fields(Settings) if f.name == setting.field]
+    assert declared.default is not MISSING, f"Settings.{setting.field} has no default"
+    return declared.default
+
+
+def default_text(setting: Setting) -> str:
+    """A setting's default as the README's table shows it."""
+    if setting.default is not None:
+        return setting.default
+    value = _field_default(setting)
+    shown = (
+        str(value).lower()
+        if isinstance(value, bool)
+        else f"{value:g}"
+        if isinstance(value, float)
+        else value
+    )
+    return f"`{shown}`"
 
 
 def markdown_table() -> str:
@@ -299,5 +361,5 @@ def markdown_table() -> str:
     lines = ["| environment variable | default | what |", "|---|---|---|"]
     for s in SETTINGS:
         name = f"`{s.env}`" + "".join(f", else `{f}`" for f in s.fallbacks)
-        lines.append(f"| {name} | {s.default} | {s.description} |")
+        lines.append(f"| {name} | {default_text(s)} | {s.description} |")
     return "\n".join(lines)

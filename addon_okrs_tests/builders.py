@@ -5,7 +5,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from addon_okrs.schema import (
+from addon_okrs.dataset.schema import (
     ADDON_AGGREGATES_SCHEMA,
     ADDON_FIELDS,
     ADDONS_SCHEMA,

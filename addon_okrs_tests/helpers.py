@@ -6,7 +6,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 from pyspark.sql import SparkSession
 
-from addon_okrs.checks import CHECK_SPECS
+from addon_okrs.defs.checks import CHECK_SPECS
 
 
 def executions_scanning(spark: SparkSession, path: str) -> int:

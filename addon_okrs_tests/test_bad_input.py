@@ -10,12 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
-from addon_okrs import cli
-from addon_okrs.generate import generate_days
-from addon_okrs.partitions import daily_partitions
-from addon_okrs.runs import materialize_days
+from addon_okrs.defs.partitions import daily_partitions
 from addon_okrs.settings import Settings
-from addon_okrs.storage import StorageConfigError
+from addon_okrs.storage.locations import StorageConfigError
+from addon_okrs.tools import cli
+from addon_okrs.tools.generate import generate_days
+from addon_okrs.tools.in_process import materialize_days
 from addon_okrs_tests.helpers import executions_scanning
 from harness.settings import local_settings
 

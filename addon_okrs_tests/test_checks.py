@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from addon_okrs import checks
+from addon_okrs.dataset import rules
 from addon_okrs_tests.builders import aggregate_row, aggregates_df
 
 D1, D2 = "20170501", "20170502"
@@ -21,10 +21,10 @@ def frame(spark: SparkSession, rows: list[dict[str, Any]]) -> DataFrame:
 
 def found(
     spark: SparkSession, rule: str, rows: list[dict[str, Any]], days: tuple[str, ...] = (D1,)
-) -> dict[str, checks.Finding]:
+) -> dict[str, rules.Finding]:
     """The rule's finding for each day."""
-    [chosen] = [r for r in checks.BLOCKING_RULES if r.name == rule]
-    return {f.day: f for f in checks.audit(frame(spark, rows), list(days), [chosen])}
+    [chosen] = [r for r in rules.BLOCKING_RULES if r.name == rule]
+    return {f.day: f for f in rules.audit(frame(spark, rows), list(days), [chosen])}
 
 
 def test_grain_is_unique_counts_every_duplicated_row_per_day(spark: SparkSession) -> None:
@@ -93,7 +93,7 @@ def test_keys_not_null_counts_rows_with_a_null_key(spark: SparkSession) -> None:
 def test_a_good_day_keeps_every_blocking_rule(spark: SparkSession) -> None:
     rows = [row("c1"), row("c1", foreign_install=True, user_type=0), row("c2")]
 
-    findings = checks.audit(frame(spark, rows), [D1])
+    findings = rules.audit(frame(spark, rows), [D1])
 
     assert [(f.rule.name, f.day, f.failed_rows) for f in findings] == [
         ("grain_is_unique", D1, 0),
@@ -109,7 +109,7 @@ def test_row_count_stable_compares_with_the_previous_day_available(
 ) -> None:
     rows_by_day = {"20170428": 50, "20170430": 10, D1: 14}  # D1: +40 % on 20170430
 
-    changes = checks.row_count_changes(rows_by_day, ["20170428", D1], max_change)
+    changes = rules.row_count_changes(rows_by_day, ["20170428", D1], max_change)
 
     assert changes == {
         "20170428": {"rows": 50, "previous_day": None, "moved": False},

@@ -13,10 +13,10 @@ import dagster as dg
 import pytest
 from pyspark.sql import SparkSession
 
-from addon_okrs.assets import built_asset_names
-from addon_okrs.catalog import ADDON_AGGREGATES
-from addon_okrs.generate import generate_days
-from addon_okrs.runs import materialize_days
+from addon_okrs.defs.graph import built_asset_names
+from addon_okrs.storage.catalog import ADDON_AGGREGATES
+from addon_okrs.tools.generate import generate_days
+from addon_okrs.tools.in_process import materialize_days
 from addon_okrs_tests.helpers import day_rows
 from harness.servers import (
     BIN,

@@ -10,9 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
-from addon_okrs.catalog import ADDON_AGGREGATES
-from addon_okrs.generate import generate_day
-from addon_okrs.runs import materialize_days
+from addon_okrs.storage.catalog import ADDON_AGGREGATES
+from addon_okrs.tools.generate import generate_day
+from addon_okrs.tools.in_process import materialize_days
 from harness.servers import child_env, materialize_command
 from harness.settings import local_settings
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from addon_okrs.catalog import ADDON_AGGREGATES, SOURCES
-from addon_okrs.generate import generate_day
+from addon_okrs.storage.catalog import ADDON_AGGREGATES, SOURCES
+from addon_okrs.tools.generate import generate_day
 from harness.dagster_dev import DagsterDev
 
 LOCATION = "addon_okrs.definitions"

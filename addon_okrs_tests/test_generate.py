@@ -7,8 +7,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from addon_okrs.generate import _array, client_ids, day_number, generate_days
-from addon_okrs.schema import NEWER_ADDON_FIELDS
+from addon_okrs.dataset.days import days_since_epoch
+from addon_okrs.dataset.schema import NEWER_ADDON_FIELDS
+from addon_okrs.tools.generate import _array, client_ids, generate_days
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,7 @@ def okr_drivers(root: Path, day: str) -> dict[str, float]:
     enabled ones, and the share of profiles 0 to 13 days old."""
     pings = pq.read_table(root / "main_summary/v4" / f"submission_date_s3={day}").to_pylist()
     first_ping = {p["client_id"]: p for p in reversed(pings) if p["client_id"] is not None}
-    today = day_number(day)
+    today = days_since_epoch(day)
     addons = [len(p["active_addons"] or []) for p in first_ping.values()]
     elements = [a for p in first_ping.values() for a in (p["active_addons"] or [])]
     known = [a for a in elements if a["foreign_install"] is not None]

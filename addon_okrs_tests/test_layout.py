@@ -1,11 +1,24 @@
-"""The house rules of the tree, as tests: one owner for table paths (the catalog) and for the
-environment (the settings module), and dependencies that point one way."""
+"""The house rules of the tree, as tests: the layers and what each may import, Dagster's
+non-public API in one module, no import-time side effects, one owner for table paths (the
+catalog) and for the environment (the settings module), and dependencies that point one way."""
 
 import ast
 import re
 from pathlib import Path
 
 import pytest
+
+from harness.layers import (
+    ALLOWED,
+    DAGSTER_FREE,
+    LAYERS,
+    THIRD_PARTY_DAGSTER,
+    imported_modules,
+    layer_of,
+    module_name,
+    package_files,
+    project_imports,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCT_TREES = ("addon_okrs", "benchmarks", "scripts")
@@ -36,16 +49,6 @@ def code_strings_and_names(path: Path) -> tuple[list[str], list[str]]:
     return strings, names
 
 
-def imported_modules(path: Path) -> set[str]:
-    modules = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            modules.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            modules.add(node.module)
-    return modules
-
-
 TABLE_PATH = re.compile(r"addons/v2|main_summary/v4|addons/agg/v1")
 
 
@@ -62,7 +65,7 @@ def test_only_the_catalog_spells_a_table_path(path: Path) -> None:
     relative = str(path.relative_to(ROOT))
     strings, _ = code_strings_and_names(path)
     spelled = sorted(s for s in strings if is_path(s))
-    if relative == "addon_okrs/catalog.py":
+    if relative == "addon_okrs/storage/catalog.py":
         assert spelled == ["addons/agg/v1", "addons/v2", "main_summary/v4"]
     else:
         assert spelled == []
@@ -107,3 +110,72 @@ def test_the_benchmark_modules_form_no_import_cycle() -> None:
         return False
 
     assert [m for m in graph if reaches(m, m, set())] == []
+
+
+PACKAGE_FILES = package_files()
+
+
+def relative(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+@pytest.mark.parametrize("path", PACKAGE_FILES, ids=relative)
+def test_every_module_sits_in_a_layer(path: Path) -> None:
+    module = module_name(path)
+    assert module == "addon_okrs" or layer_of(module) in LAYERS, (
+        f"{module} is in no layer: put it under one of {', '.join(LAYERS)}"
+    )
+
+
+@pytest.mark.parametrize("path", PACKAGE_FILES, ids=relative)
+def test_a_layer_imports_only_itself_and_the_layers_below(path: Path) -> None:
+    layer = layer_of(module_name(path))
+    if layer is None:
+        return
+    upward = sorted(
+        m
+        for m in project_imports(path)
+        if (other := layer_of(m)) not in (None, layer) and other not in ALLOWED[layer]
+    )
+    assert upward == [], f"{layer} may import only {sorted(ALLOWED[layer]) or 'itself'}"
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in PACKAGE_FILES if layer_of(module_name(p)) in DAGSTER_FREE], ids=relative
+)
+def test_the_dataset_storage_and_settings_never_import_dagster(path: Path) -> None:
+    dagster = sorted(m for m in imported_modules(path) if m.split(".")[0] in THIRD_PARTY_DAGSTER)
+    assert dagster == []
+
+
+@pytest.mark.parametrize("path", PACKAGE_FILES, ids=relative)
+def test_only_the_compat_module_imports_dagsters_internals(path: Path) -> None:
+    internal = sorted(
+        m
+        for m in imported_modules(path)
+        if m.split(".")[0] in THIRD_PARTY_DAGSTER and "._" in f".{m.partition('.')[2]}"
+    )
+    if relative(path) == "addon_okrs/defs/_dagster_compat.py":
+        assert internal != []
+    else:
+        assert internal == []
+
+
+def test_the_compat_module_is_the_only_one_that_names_dagster_underscore() -> None:
+    spelled = sorted(relative(p) for p in PACKAGE_FILES if "dagster._" in p.read_text())
+    assert spelled == ["addon_okrs/defs/_dagster_compat.py"]
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in PACKAGE_FILES if p.name != "definitions.py"], ids=relative
+)
+def test_importing_a_module_changes_nothing_outside_it(path: Path) -> None:
+    """No call runs at module level (a warning filter, a backend choice, a session) but in
+    definitions.py, which builds the code location."""
+    tree = ast.parse(path.read_text())
+    calls = [
+        ast.unparse(node)
+        for node in tree.body
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+    ]
+    assert calls == []

@@ -9,11 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
-from addon_okrs.assets import built_asset_names, built_assets
-from addon_okrs.catalog import ADDON_AGGREGATES, ADDON_OKR_METRICS, INTERMEDIATES
-from addon_okrs.generate import generate_days
-from addon_okrs.runs import materialize_days
-from addon_okrs.schema import DAY
+from addon_okrs.dataset.schema import DAY
+from addon_okrs.defs.graph import built_asset_names, built_assets
+from addon_okrs.storage.catalog import ADDON_AGGREGATES, ADDON_OKR_METRICS, INTERMEDIATES
+from addon_okrs.tools.generate import generate_days
+from addon_okrs.tools.in_process import materialize_days
 from addon_okrs_tests.helpers import day_rows, file_names
 from harness.reference import reference_addon_aggregates
 from harness.settings import local_settings

@@ -9,9 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
-from addon_okrs.catalog import ADDON_AGGREGATES, ADDONS, MAIN_SUMMARY
-from addon_okrs.generate import generate_day
-from addon_okrs.schema import ADDON_AGGREGATES_SCHEMA, DAY
+from addon_okrs.dataset.schema import ADDON_AGGREGATES_SCHEMA, DAY
+from addon_okrs.storage.catalog import ADDON_AGGREGATES, ADDONS, MAIN_SUMMARY
+from addon_okrs.tools.generate import generate_day
 from addon_okrs_tests.builders import DAY_D, addons_df, main_summary_df, worked_example
 from benchmarks.notebook import Differences, explain_differences, run_notebook
 from harness.reference import reference_addon_aggregates

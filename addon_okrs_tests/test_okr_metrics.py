@@ -6,8 +6,9 @@ from typing import Any
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
-from addon_okrs import transforms as t
-from addon_okrs.schema import ADDON_OKR_METRICS_SCHEMA, DAY
+from addon_okrs.dataset import transforms as t
+from addon_okrs.dataset.okr_metrics import okr_metrics
+from addon_okrs.dataset.schema import ADDON_OKR_METRICS_SCHEMA, DAY
 from addon_okrs_tests.builders import (
     addons_df,
     aggregate_row,
@@ -27,7 +28,7 @@ def worked_example_aggregates(spark: SparkSession, c3_profile: int = 16100) -> A
 
 
 def metrics(spark: SparkSession, aggregates: Any, days: list[str]) -> dict[tuple[str, str], tuple]:
-    frame = t.okr_metrics(aggregates, days)
+    frame = okr_metrics(aggregates, days)
     assert [(f.name, f.dataType) for f in frame.schema.fields] == [
         (DAY, T.StringType()),
         *((f.name, f.dataType) for f in ADDON_OKR_METRICS_SCHEMA.fields),

@@ -10,10 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
-from addon_okrs.catalog import ADDON_AGGREGATES, ADDON_OKR_METRICS
-from addon_okrs.generate import day_number, generate_days
-from addon_okrs.runs import materialize_days
-from addon_okrs.schema import DAY
+from addon_okrs.dataset.days import days_since_epoch
+from addon_okrs.dataset.schema import DAY
+from addon_okrs.storage.catalog import ADDON_AGGREGATES, ADDON_OKR_METRICS
+from addon_okrs.tools.cli import day_summary
+from addon_okrs.tools.generate import generate_days
+from addon_okrs.tools.in_process import materialize_days
 from harness.reference import reference_okr_metrics
 from harness.settings import local_settings
 
@@ -74,7 +76,7 @@ def test_okr_metrics_equal_the_independent_duckdb_computation_value_for_value(
 def assert_covers_the_okr_edge_cases(out: Path, day: str, okrs: list[dict[str, Any]]) -> None:
     """The generated day must hold what the OKR rules are about, or agreeing proves little."""
     aggregates = pq.read_table(out / ADDON_AGGREGATES.day_path(day)).to_pylist()
-    today = day_number(day)
+    today = days_since_epoch(day)
     ages = {
         today - r["profile_creation_date"]
         for r in aggregates
@@ -124,3 +126,51 @@ def test_a_range_run_gives_each_day_its_single_day_rows_and_its_own_metadata(
         assert len(table.records) == len(okr_rows(out, day))
     # Three days, three different numbers: the metadata is per day, not the range's.
     assert len({metadata[d]["self_installers"] for d in DAYS}) == 3
+
+
+def test_the_demo_prints_the_day_as_the_tables_the_run_wrote_hold_it(
+    sources: Path, range_run: tuple[Path, dg.ExecuteInProcessResult]
+) -> None:
+    out, _ = range_run
+
+    printed = day_summary(local_settings(sources, out).warehouse(), DAYS[-1])
+
+    day = DAYS[-1]
+    assert (
+        printed
+        == f"""
+output: file://{out}/addons/agg/v1/submission_date_s3={day}
+  5,442 rows in 1 file(s)
+
+  channel     clients w/ add-ons  self-installers  n_clients  custom theme
+  release                  3,619            3,371      4,762         1,409
+  beta                       498              444        668           209
+  Other                      220              202        292            76
+  nightly                    160              147        204            56
+  esr                        113              105        170             0
+  aurora                      14               11          0             0
+
+OKRs: file://{out}/addons/okr/v1/submission_date_s3={day}
+
+  channel     n_clients  w/ add-ons  self-inst.   share  self-inst. add-ons  per profile  new profiles
+  release         4,762       3,619       3,371  0.7079               5,648       1.1861            68
+  beta              668         498         444  0.6647                 767       1.1482             8
+  Other             292         220         202  0.6918                 320       1.0959             4
+  nightly           204         160         147  0.7206                 225       1.1029             3
+  esr               170         113         105  0.6176                 172       1.0118             3
+  aurora              0          14          11       -                  11            -             0
+  all             6,096       4,624       4,280  0.7021               7,143       1.1718            86
+
+report: file://{out}/reports/addon_okrs/{day}/index.html"""  # noqa: E501
+    )
+    # The first table's add-on columns are the independent computation's, channel by channel.
+    reference = {
+        r["normalized_channel"]: (r["n_clients_with_addons"], r["self_installers"])
+        for r in reference_okr_metrics(out, [day]).to_pylist()
+    }
+    first_table = printed.split("\n\nOKRs:")[0].splitlines()[5:]
+    shown = {
+        cells[0]: (int(cells[1].replace(",", "")), int(cells[2].replace(",", "")))
+        for cells in (line.split() for line in first_table)
+    }
+    assert shown == {c: v for c, v in reference.items() if c != "all"}

@@ -12,12 +12,12 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from addon_okrs import transforms
-from addon_okrs.catalog import ADDON_AGGREGATES
-from addon_okrs.checks import BLOCKING_RULES, ROW_COUNT_STABLE
-from addon_okrs.generate import generate_days
-from addon_okrs.runs import materialize_days
-from addon_okrs.schema import DAY
+from addon_okrs.dataset import transforms
+from addon_okrs.dataset.rules import BLOCKING_RULES, ROW_COUNT_STABLE
+from addon_okrs.dataset.schema import DAY
+from addon_okrs.storage.catalog import ADDON_AGGREGATES
+from addon_okrs.tools.generate import generate_days
+from addon_okrs.tools.in_process import materialize_days
 from addon_okrs_tests.helpers import check_results_by_day
 from harness.servers import child_env, materialize_command
 from harness.settings import local_settings

@@ -10,11 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from addon_okrs import report
-from addon_okrs.catalog import ADDON_OKR_METRICS, ADDON_OKR_REPORT
-from addon_okrs.resources.reports import OkrReportResource
-from addon_okrs.resources.warehouse import WarehouseResource
-from addon_okrs.schema import ADDON_OKR_METRICS_SCHEMA
+from addon_okrs.dataset import report
+from addon_okrs.dataset.schema import ADDON_OKR_METRICS_SCHEMA
+from addon_okrs.defs.resources.storage import ReportStoreResource, WarehouseResource
+from addon_okrs.storage.catalog import ADDON_OKR_METRICS, ADDON_OKR_REPORT
 from harness.ui_tour import browser_page, report_page
 
 FIRST = dt.date(2017, 5, 1)
@@ -62,9 +61,9 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def resource(root: Path, baseline: tuple[str, str] | None = None) -> OkrReportResource:
+def resource(root: Path, baseline: tuple[str, str] | None = None) -> ReportStoreResource:
     uri = root.as_uri()
-    return OkrReportResource(
+    return ReportStoreResource(
         warehouse=WarehouseResource(
             source_root=uri, output_root=uri, intermediate_root=f"{uri}/intermediate"
         ),

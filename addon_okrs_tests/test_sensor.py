@@ -13,11 +13,11 @@ import dagster as dg
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from addon_okrs.catalog import SOURCES
-from addon_okrs.code_location import build_definitions
-from addon_okrs.resources.arrivals import ArrivalStore, LocalArrivalStore
-from addon_okrs.resources.s3_arrivals import S3ArrivalStore
-from addon_okrs.sensors import build_arrival_sensor
+from addon_okrs.defs.code_location import build_definitions
+from addon_okrs.defs.resources.arrivals import ArrivalStore, LocalArrivalStore
+from addon_okrs.defs.resources.s3_arrivals import S3ArrivalStore
+from addon_okrs.defs.sensors import build_arrival_sensor
+from addon_okrs.storage.catalog import SOURCES
 from harness.servers import moto_server
 from harness.settings import local_settings
 

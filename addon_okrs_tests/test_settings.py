@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from addon_okrs.settings import SETTINGS, Settings, SettingsError, markdown_table
+from addon_okrs.settings import SETTINGS, Settings, SettingsError, default_text, markdown_table
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -102,6 +102,16 @@ def test_the_s3_endpoint_has_one_resolution_order(
         ),
         ({"ADDON_OKRS_TARGET_FILE_MB": "big"}, "ADDON_OKRS_TARGET_FILE_MB='big' is not a number"),
         (
+            {"ADDON_OKRS_ALLOW_UNREADY_SOURCES": "maybe"},
+            "ADDON_OKRS_ALLOW_UNREADY_SOURCES='maybe' is not a yes/no value: write one of "
+            "true, yes, 1, false, no, 0",
+        ),
+        (
+            {"ADDON_OKRS_OKR_BASELINE": "20170501...2017052"},
+            "ADDON_OKRS_OKR_BASELINE='20170501...2017052': write the first and last day as "
+            "YYYYMMDD...YYYYMMDD, e.g. 20170501...20170528",
+        ),
+        (
             {"ADDON_OKRS_EXECUTOR": "threads"},
             "ADDON_OKRS_EXECUTOR='threads': choose one of in_process, multiprocess",
         ),
@@ -129,3 +139,22 @@ def test_the_readme_configuration_table_is_the_rendering_of_the_settings() -> No
     assert found is not None, "README.md has no <!-- settings --> block"
     assert found.group(1) == markdown_table()
     assert len(markdown_table().splitlines()) == len(SETTINGS) + 2
+
+
+@pytest.mark.parametrize(("text", "value"), [("no", False), ("0", False), ("Yes", True)])
+def test_a_yes_no_setting_takes_either_spelling(tmp_path: Path, text: str, value: bool) -> None:
+    environ = {"ADDON_OKRS_ALLOW_UNREADY_SOURCES": text}
+    assert Settings.from_env(environ, cwd=tmp_path).allow_unready_sources is value
+
+
+def test_each_default_is_written_once_as_the_field_default_and_shown_from_there() -> None:
+    shown = {s.env: default_text(s) for s in SETTINGS if s.field is not None}
+    assert shown == {
+        "ADDON_OKRS_SPARK_MASTER": "`local[*]`",
+        "ADDON_OKRS_MIN_SUCCESS_MARKERS": "`1`",
+        "ADDON_OKRS_ALLOW_UNREADY_SOURCES": "`false`",
+        "ADDON_OKRS_TARGET_FILE_MB": "`280`",
+        "ADDON_OKRS_BACKFILL_DAYS_PER_RUN": "`7`",
+        "ADDON_OKRS_LOOKBACK_DAYS": "`7`",
+        "ADDON_OKRS_SENSOR_INTERVAL_SECONDS": "`60`",
+    }

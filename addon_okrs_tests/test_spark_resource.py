@@ -3,10 +3,11 @@ Spark settings reaching it."""
 
 import pytest
 
-from addon_okrs.resources.spark import (
+from addon_okrs.defs.resources.spark import (
     JavaNotFoundError,
     SparkResource,
     find_java,
+    session_conf,
     spark_resource,
 )
 from addon_okrs.settings import Settings, SettingsError, parse_spark_conf
@@ -20,7 +21,7 @@ def test_no_java_anywhere_says_what_to_install(monkeypatch: pytest.MonkeyPatch) 
         match=r"Spark needs Java 17, 21 or 25 and none was found "
         r".*apt-get install -y openjdk-17-jre-headless",
     ):
-        SparkResource(master="local[1]", java_home=None).get_session()
+        SparkResource(spark_config=session_conf("local[1]", None, {})).get_session()
 
 
 def test_java_home_without_java_names_the_folder() -> None:
@@ -64,9 +65,22 @@ def test_spark_settings_reach_the_resource() -> None:
 
     resource = spark_resource(settings)
 
-    assert resource.spark_config == {"spark.sql.shuffle.partitions": "400"}
-    assert (resource.master, resource.remote, resource.java_home) == (
-        "spark://m:7077",
-        None,
-        "/opt/jdk",
-    )
+    # A cluster master gets the plan's defaults and the setting's override, not local mode's.
+    assert resource.spark_config == {
+        "spark.app.name": "addon_okrs",
+        "spark.master": "spark://m:7077",
+        "spark.sql.requireAllClusterKeysForCoPartition": "false",
+        "spark.sql.shuffle.partitions": "400",
+    }
+    assert (resource.is_local, resource.java_home) == (False, "/opt/jdk")
+
+
+def test_a_connect_remote_wins_over_the_master_and_overrides_win_over_defaults() -> None:
+    assert session_conf("local[2]", "sc://h:15002", {"spark.a": "1"}) == {
+        "spark.remote": "sc://h:15002",
+        "spark.sql.requireAllClusterKeysForCoPartition": "false",
+        "spark.a": "1",
+    }
+    local = session_conf("local[2]", None, {"spark.driver.memory": "6g"})
+    assert (local["spark.master"], local["spark.driver.memory"]) == ("local[2]", "6g")
+    assert local["spark.sql.shuffle.partitions"] == "8"

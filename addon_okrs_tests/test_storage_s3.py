@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from addon_okrs.storage import Location, S3Options
+from addon_okrs.storage.locations import Location, S3Options
 from harness.servers import moto_server
 
 

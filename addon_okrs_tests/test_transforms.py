@@ -4,8 +4,8 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from addon_okrs import transforms as t
-from addon_okrs.schema import ADDON_AGGREGATES_SCHEMA, DAY, DEFAULT_THEME_ID
+from addon_okrs.dataset import transforms as t
+from addon_okrs.dataset.schema import ADDON_AGGREGATES_SCHEMA, DAY, DEFAULT_THEME_ID
 from addon_okrs_tests.builders import (
     CUSTOM_THEME,
     addons_df,

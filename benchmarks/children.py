@@ -23,12 +23,13 @@ from urllib.parse import urlparse
 import pyarrow.parquet as pq
 from pyspark.sql import SparkSession
 
-from addon_okrs import catalog, transforms
-from addon_okrs.contracts import read_schema
-from addon_okrs.resources.spark import spark_resource
-from addon_okrs.schema import SOURCE_CONTRACTS
+from addon_okrs.dataset import transforms
+from addon_okrs.dataset.schema import SOURCE_CONTRACTS
+from addon_okrs.defs.resources.spark import spark_resource
 from addon_okrs.settings import Settings
-from addon_okrs.tables import TableStore, Warehouse
+from addon_okrs.storage import catalog
+from addon_okrs.storage.source_days import read_schema
+from addon_okrs.storage.table_store import TableStore
 from benchmarks.notebook import run_notebook
 
 
@@ -38,7 +39,7 @@ def spark_session(settings: Settings) -> SparkSession:
 
 def run_fused(settings: Settings, days: list[str]) -> int:
     spark = spark_session(settings)
-    store = TableStore(spark, Warehouse.from_settings(settings), settings.target_file_mb)
+    store = TableStore(spark, settings.warehouse(), settings.target_file_mb)
     output = transforms.addon_aggregates_from_sources(
         store.read(catalog.ADDONS.name, days),
         store.read(catalog.MAIN_SUMMARY.name, days),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from addon_okrs.catalog import ADDON_AGGREGATES, ADDONS, MAIN_SUMMARY
+from addon_okrs.storage.catalog import ADDON_AGGREGATES, ADDONS, MAIN_SUMMARY
 
 SQL_START = "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionStart"
 SQL_AQE_UPDATE = "org.apache.spark.sql.execution.ui.SparkListenerSQLAdaptiveExecutionUpdate"

@@ -27,8 +27,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType
 
-from addon_okrs.catalog import ADDON_AGGREGATES, ADDONS, MAIN_SUMMARY, TableSpec
-from addon_okrs.schema import DAY, DEFAULT_THEME_ID
+from addon_okrs.dataset.schema import DAY, DEFAULT_THEME_ID
+from addon_okrs.storage.catalog import ADDON_AGGREGATES, ADDONS, MAIN_SUMMARY, TableSpec
 
 # The notebook's file sizing: 280 MB files of 39-byte records.
 TARGET_FILE_BYTES = 280 * 1_000_000

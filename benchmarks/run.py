@@ -7,7 +7,6 @@ each run's event log (benchmarks/eventlog.py), memory from polling the process t
 """
 
 import argparse
-import datetime as dt
 import hashlib
 import json
 import os
@@ -24,10 +23,10 @@ from pathlib import Path
 import psutil
 import pyarrow.parquet as pq
 
-from addon_okrs.catalog import ADDON_AGGREGATES, SOURCES
-from addon_okrs.generate import generate_days
-from addon_okrs.schema import DAY_FORMAT
+from addon_okrs.dataset.days import day_range
 from addon_okrs.settings import parse_spark_conf
+from addon_okrs.storage.catalog import ADDON_AGGREGATES, SOURCES
+from addon_okrs.tools.generate import generate_days
 from benchmarks.eventlog import event_log_conf, read_event_logs
 from benchmarks.notebook import explain_differences
 from benchmarks.procs import measure
@@ -61,11 +60,6 @@ OKR_SELECTIONS = {
 # Hadoop's vectored parquet reads happen on other threads, which Spark's per-task input
 # metrics do not see (bytes read show as ~2% of the truth); the classic read path is counted.
 MEASURED_READS = {"spark.hadoop.parquet.hadoop.vectored.io.enabled": "false"}
-
-
-def days_from(first: str, count: int) -> list[str]:
-    start = dt.datetime.strptime(first, DAY_FORMAT)
-    return [(start + dt.timedelta(days=i)).strftime(DAY_FORMAT) for i in range(count)]
 
 
 def generator_fingerprint() -> str:
@@ -267,7 +261,7 @@ def main(argv: list[str]) -> int:
         if "scaling" in args.only:
             scaling_study(runner, args, report, checkpoint)
         if "backfill7" in args.only:
-            week = days_from(FIRST_DAY, 7)
+            week = day_range(FIRST_DAY, 7)
             source = source_data(args.cache, args.clients, 7)
             single, separate = Study("backfill7 single run"), Study("7 single-day runs")
             for round_ in range(1, args.repeat + 1):
@@ -388,14 +382,12 @@ def report_build_seconds(folder: Path, repeat: int) -> list[float]:
     this process, matplotlib already imported: the report asset's own work)."""
     import pyarrow as pa
 
-    from addon_okrs import report as okr_report
-    from addon_okrs.catalog import ADDON_OKR_METRICS
-    from addon_okrs.resources.reports import OkrReportResource
-    from addon_okrs.resources.warehouse import WarehouseResource
+    from addon_okrs.dataset import report as okr_report
+    from addon_okrs.defs.resources.storage import ReportStoreResource, WarehouseResource
+    from addon_okrs.storage.catalog import ADDON_OKR_METRICS
 
     shutil.rmtree(folder, ignore_errors=True)
-    first = dt.date(2017, 3, 1)
-    days = [(first + dt.timedelta(days=i)).strftime(DAY_FORMAT) for i in range(90)]
+    days = day_range("20170301", 90)
     for i, day in enumerate(days):
         row = {
             "n_clients": 1_000_000,
@@ -411,7 +403,7 @@ def report_build_seconds(folder: Path, repeat: int) -> list[float]:
         target.mkdir(parents=True)
         pq.write_table(pa.Table.from_pylist(rows), target / "part-0.parquet")
     uri = folder.as_uri()
-    reports = OkrReportResource(
+    reports = ReportStoreResource(
         warehouse=WarehouseResource(
             source_root=uri, output_root=uri, intermediate_root=f"{uri}/intermediate"
         )

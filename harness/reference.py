@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from addon_okrs.catalog import ADDON_AGGREGATES, ADDONS, MAIN_SUMMARY, TableSpec
+from addon_okrs.storage.catalog import ADDON_AGGREGATES, ADDONS, MAIN_SUMMARY, TableSpec
 
 DEFAULT_THEME = "{972ce4c6-7e08-4474-a285-3208198ce6fd}"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from addon_okrs.resources.spark import SparkResource
+from addon_okrs.defs.resources.spark import SparkResource, session_conf
 from addon_okrs.settings import Settings
 
 LOCAL_MASTER = "local[2]"
@@ -32,4 +32,4 @@ def local_settings(sources: Path, output: Path, **overrides: Any) -> Settings:
 
 def local_spark() -> SparkSession:
     """The session that runs with local_settings share (getOrCreate: one per process)."""
-    return SparkResource(master=LOCAL_MASTER, spark_config=SMALL_SPARK).get_session()
+    return SparkResource(spark_config=session_conf(LOCAL_MASTER, None, SMALL_SPARK)).get_session()

@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from addon_okrs.assets import built_asset_names
-from addon_okrs.catalog import ADDON_OKR_REPORT
-from addon_okrs.generate import generate_days
+from addon_okrs.defs.graph import built_asset_names
+from addon_okrs.storage.catalog import ADDON_OKR_REPORT
+from addon_okrs.tools.generate import generate_days
 from harness.dagster_dev import DagsterDev, launch_backfill
 from harness.ui_tour import asset_graph, asset_page, browser_page, metadata_plots, report_page
 

@@ -1,0 +1,113 @@
+"""The Spark session resource: local mode by default, a cluster master or a Spark Connect
+server by configuration, and one session per run process however many assets use it. Built on
+dagster-pyspark's public API only."""
+
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+
+from dagster_pyspark import LazyPySparkResource
+from pydantic import Field
+from pyspark.sql import SparkSession
+
+from addon_okrs.settings import Settings
+
+# Local-mode settings that suit a laptop-sized day; any of them can be overridden in `conf`.
+# What the plan relies on to be fast anywhere (transforms.by_client): joins on (day, client,
+# channel) reuse a partitioning on (day, client) instead of shuffling again. Overridable.
+PLAN_DEFAULTS: dict[str, str] = {
+    "spark.sql.requireAllClusterKeysForCoPartition": "false",
+}
+
+LOCAL_DEFAULTS: dict[str, str] = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.driver.memory": "2g",
+    # A batch job wants throughput, not short pauses: the parallel collector instead of G1
+    # takes about 10% off `fused` here (docs/performance.md).
+    "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
+    # List a day's 100 sample_id folders in the driver, not as a 100-task Spark job: in local
+    # mode that job runs on the same cores, and costs more than the listing.
+    "spark.sql.sources.parallelPartitionDiscovery.threshold": "1000",
+}
+
+
+class JavaNotFoundError(RuntimeError):
+    pass
+
+
+def find_java(java_home: str | None) -> str:
+    """The java binary Spark will launch (JAVA_HOME's, else `java` on PATH), or a
+    JavaNotFoundError saying what to install."""
+    if java_home:
+        candidate = os.path.join(java_home, "bin", "java")
+        if os.access(candidate, os.X_OK):
+            return candidate
+        raise JavaNotFoundError(
+            f"JAVA_HOME={java_home} has no bin/java. Point JAVA_HOME at a Java 17, 21 or 25 "
+            "runtime, or unset it to use `java` from PATH."
+        )
+    on_path = shutil.which("java")
+    if on_path:
+        return on_path
+    raise JavaNotFoundError(
+        "Spark needs Java 17, 21 or 25 and none was found (no JAVA_HOME, no `java` on PATH). "
+        "Install one, e.g. `apt-get install -y openjdk-17-jre-headless` on Debian/Ubuntu, "
+        "or run `make setup`, which does that when it can."
+    )
+
+
+def session_conf(master: str, remote: str | None, overrides: Mapping[str, str]) -> dict[str, str]:
+    """Every Spark setting a run's session is built with: the Connect remote (which wins) or
+    the master, the plan's defaults, local mode's defaults in local mode, then `overrides`
+    (settings: ADDON_OKRS_SPARK_CONF), which win over all of them."""
+    if remote:
+        return {"spark.remote": remote, **PLAN_DEFAULTS, **overrides}
+    local = LOCAL_DEFAULTS if master.startswith("local") else {}
+    return {"spark.master": master, **PLAN_DEFAULTS, **local, **overrides}
+
+
+class SparkResource(LazyPySparkResource):
+    """Builds (lazily, on first use) the run's SparkSession from `spark_config`, as
+    dagster-pyspark's LazyPySparkResource does (`session_conf` composes it), with two checks
+    of its own in local mode: a Java runtime is there before Spark tries to start one, and
+    Python UDF workers run this interpreter."""
+
+    java_home: str | None = Field(
+        default=None, description="the Java runtime for local Spark (else java on PATH)"
+    )
+
+    @property
+    def is_local(self) -> bool:
+        return "spark.remote" not in self.spark_config and str(
+            self.spark_config.get("spark.master", "local[*]")
+        ).startswith("local")
+
+    @property
+    def spark_session(self) -> SparkSession:
+        if self.is_local:
+            find_java(self.java_home)
+        session: SparkSession = super().spark_session
+        if self.is_local:
+            # A Python UDF's workers run on this machine: give them this interpreter, not the
+            # first `python3` on PATH, which may lack this environment's packages (PySpark reads
+            # only PYSPARK_PYTHON, at start-up, for this).
+            session.sparkContext.pythonExec = sys.executable
+        return session
+
+    def get_session(self) -> SparkSession:
+        return self.spark_session
+
+
+def spark_resource(settings: Settings) -> SparkResource:
+    """The Spark resource of these settings: master or Connect remote, and extra conf."""
+    return SparkResource(
+        spark_config={
+            "spark.app.name": "addon_okrs",
+            **session_conf(settings.spark_master, settings.spark_remote, settings.spark_conf),
+        },
+        java_home=settings.java_home,
+    )
