@@ -272,18 +272,29 @@ def spark_connect_server(
             raise RuntimeError(f"the Spark Connect server still listens on {port} after stop")
 
 
+def partition_args(first: str, last: str | None = None) -> list[str]:
+    """One day, or first..last as one run, as Dagster's and dg's CLIs take them. (For a range,
+    both need ADDON_OKRS_BACKFILL_DAYS_PER_RUN=0 in the environment: they run a range only for
+    assets with a single-run backfill policy.)"""
+    if last is None or last == first:
+        return ["--partition", first]
+    return ["--partition-range", f"{first}...{last}"]
+
+
 def materialize_command(
     first: str, last: str | None = None, select: str = "*addon_okr_report"
 ) -> list[str]:
     """`dagster asset materialize` of every asset (and check) for a day, or first..last as one
-    run: the code location as a user or a deployment runs it, in a fresh process. (For a range,
-    Dagster's CLI needs ADDON_OKRS_BACKFILL_DAYS_PER_RUN=0 in the environment.)"""
-    days = (
-        ["--partition", first]
-        if last is None or last == first
-        else ["--partition-range", f"{first}...{last}"]
-    )
+    run: the code location as a user or a deployment runs it, in a fresh process."""
     return [
         str(BIN / "dagster"), "asset", "materialize", "-m", "addon_okrs.definitions",
-        "--select", select, *days,
+        "--select", select, *partition_args(first, last),
     ]  # fmt: skip
+
+
+def dg_launch_command(
+    first: str, last: str | None = None, select: str = "*addon_okr_report"
+) -> list[str]:
+    """The same run through `dg launch`, which finds the code location from pyproject.toml's
+    [tool.dg] (run it from the project root)."""
+    return [str(BIN / "dg"), "launch", "--assets", select, *partition_args(first, last)]
