@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 # Runs of `make run` land in the same instance that `dagster dev` shows.
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup run test java chromium lint dev dagster-home bench screenshots
+.PHONY: setup run test java chromium lint dev layers dagster-home bench screenshots
 
 setup: $(VENV)/.synced java
 
@@ -54,7 +54,11 @@ screenshots: setup chromium
 # The UI (webserver + daemon) on http://127.0.0.1:$(DAGSTER_PORT); another port: make dev DAGSTER_PORT=3001
 DAGSTER_PORT ?= 3000
 dev: setup dagster-home
-	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT)
+	$(VENV)/bin/dg dev -h 127.0.0.1 -p $(DAGSTER_PORT)
+
+# The package's import graph by layer (what test_layout.py enforces).
+layers: setup
+	$(VENV)/bin/python -m harness.layers
 
 dagster-home:
 	mkdir -p "$(DAGSTER_HOME)"
