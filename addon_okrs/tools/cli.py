@@ -13,7 +13,7 @@ from addon_okrs.settings import Settings, SettingsError, markdown_table
 from addon_okrs.storage.catalog import ADDON_AGGREGATES, ADDON_OKR_METRICS, ADDON_OKR_REPORT
 from addon_okrs.storage.locations import StorageConfigError, normalise_root
 from addon_okrs.storage.warehouse import Warehouse
-from addon_okrs.tools.generate import generate_days
+from addon_okrs.tools.generate import GeneratedDay, generate_days
 
 DEMO_DAY = "20170501"
 
@@ -26,14 +26,10 @@ def day_key(text: str) -> str:
     return text
 
 
-def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
-    root = normalise_root(args.root, "--root") if args.root else settings.source_root
-    drift = f", OKR drivers {args.drift:+g}% a day" if args.drift else ""
-    print(
-        f"generating {args.days} day(s) from {args.date}, "
-        f"{args.clients:,} clients a day{drift}, into {root}"
-    )
-    for day in generate_days(
+def generate_from_args(root: str, args: argparse.Namespace) -> list[GeneratedDay]:
+    """The days `generate` and `demo` write: their --date, --days, --clients, --seed, --samples
+    and --drift."""
+    return generate_days(
         root,
         args.date,
         args.days,
@@ -41,7 +37,17 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
         seed=args.seed,
         samples=args.samples,
         drift_percent=args.drift,
-    ):
+    )
+
+
+def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
+    root = normalise_root(args.root, "--root") if args.root else settings.source_root
+    drift = f", OKR drivers {args.drift:+g}% a day" if args.drift else ""
+    print(
+        f"generating {args.days} day(s) from {args.date}, "
+        f"{args.clients:,} clients a day{drift}, into {root}"
+    )
+    for day in generate_from_args(root, args):
         print(
             f"  {day.day}: {day.pings:,} main_summary pings, {day.addon_rows:,} addons rows, "
             f"{day.files} files, {day.seconds:.1f}s"
@@ -61,15 +67,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         f"[1/3] generating {span} ({args.clients:,} clients a day{drift}) "
         f"into {settings.source_root}"
     )
-    generated = generate_days(
-        settings.source_root,
-        first,
-        args.days,
-        args.clients,
-        seed=args.seed,
-        samples=args.samples,
-        drift_percent=args.drift,
-    )
+    generated = generate_from_args(settings.source_root, args)
     print(
         f"      {sum(d.pings for d in generated):,} main_summary pings, "
         f"{sum(d.addon_rows for d in generated):,} addons rows "
