@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from addon_okrs.dataset.days import day_range
 from addon_okrs.settings import parse_spark_conf
 from addon_okrs.storage.catalog import ADDON_AGGREGATES, SOURCES
+from addon_okrs.tools import generate
 from addon_okrs.tools.generate import generate_days
 from benchmarks.eventlog import event_log_conf, read_event_logs
 from benchmarks.notebook import explain_differences
@@ -63,7 +64,7 @@ MEASURED_READS = {"spark.hadoop.parquet.hadoop.vectored.io.enabled": "false"}
 
 
 def generator_fingerprint() -> str:
-    source = (REPO / "addon_okrs" / "generate.py").read_bytes()
+    source = Path(generate.__file__).read_bytes()
     return hashlib.sha256(source).hexdigest()[:10]
 
 
