@@ -44,8 +44,8 @@ def daily_asset(
     kinds: frozenset[str] = frozenset({"spark", "parquet"}), **options: Any
 ) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
     """A daily asset of this graph: its partitions, group, kinds and retries, plus `options`
-    of `dg.asset`. Its backfill policy is the code location's (settings: backfill days per
-    run), set on every built asset there."""
+    of `dg.asset`. Its backfill policy comes from the settings (backfill days per run), set on
+    every built asset by defs/graph.py."""
     return dg.asset(
         partitions_def=daily_partitions,
         group_name=GROUP,
