@@ -18,6 +18,7 @@ from typing import Any
 from addon_okrs.dataset.days import InvalidDayError, parse_day
 from addon_okrs.dataset.report import DEFAULT_BASELINE_DAYS
 from addon_okrs.dataset.sizing import TARGET_FILE_MB
+from addon_okrs.storage.leases import DEFAULT_LEASE_SECONDS
 from addon_okrs.storage.locations import S3Options, normalise_root
 from addon_okrs.storage.warehouse import Warehouse
 
@@ -110,6 +111,13 @@ SETTINGS: tuple[Setting, ...] = (
         "ADDON_OKRS_OKR_BASELINE",
         f"the first {DEFAULT_BASELINE_DAYS} days with data in the report's window",
         "the days whose mean is each OKR's baseline: `YYYYMMDD...YYYYMMDD`",
+    ),
+    Setting(
+        "ADDON_OKRS_LEASE_SECONDS",
+        None,
+        "how long a writer's lease on a day lasts unless renewed (every third of it); a dead "
+        "run's leftovers are cleaned up once its leases expire",
+        field="lease_seconds",
     ),
     Setting(
         "ADDON_OKRS_LOOKBACK_DAYS",
@@ -218,6 +226,7 @@ class Settings:
     target_file_mb: float = TARGET_FILE_MB
     backfill_days_per_run: int = 7
     okr_baseline: tuple[str, str] | None = None
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
     lookback_days: int = 7
     sensor_interval_seconds: int = 60
     s3_endpoint_url: str | None = None
@@ -291,13 +300,19 @@ class Settings:
             get("ADDON_OKRS_OUTPUT_ROOT") or warehouse, "ADDON_OKRS_OUTPUT_ROOT"
         )
         remote = get("ADDON_OKRS_SPARK_REMOTE")
-        target_file_mb = get("ADDON_OKRS_TARGET_FILE_MB")
-        try:
-            target = TARGET_FILE_MB if target_file_mb is None else float(target_file_mb)
-        except ValueError:
-            raise SettingsError(
-                f"ADDON_OKRS_TARGET_FILE_MB={target_file_mb!r} is not a number"
-            ) from None
+
+        def positive(name: str) -> float:
+            text = get(name)
+            if text is None:
+                return float(_field_default(_DECLARED[name]))
+            try:
+                value = float(text)
+            except ValueError:
+                raise SettingsError(f"{name}={text!r} is not a number") from None
+            if not value > 0:
+                raise SettingsError(f"{name}={text} must be more than 0")
+            return value
+
         return cls(
             source_root=get("ADDON_OKRS_SOURCE_ROOT") or warehouse,
             output_root=output_root,
@@ -310,7 +325,8 @@ class Settings:
             .lower(),
             min_success_markers=number("ADDON_OKRS_MIN_SUCCESS_MARKERS"),
             allow_unready_sources=flag("ADDON_OKRS_ALLOW_UNREADY_SOURCES"),
-            target_file_mb=target,
+            target_file_mb=positive("ADDON_OKRS_TARGET_FILE_MB"),
+            lease_seconds=positive("ADDON_OKRS_LEASE_SECONDS"),
             backfill_days_per_run=number("ADDON_OKRS_BACKFILL_DAYS_PER_RUN"),
             okr_baseline=parse_baseline(get("ADDON_OKRS_OKR_BASELINE")),
             lookback_days=number("ADDON_OKRS_LOOKBACK_DAYS"),

@@ -83,6 +83,7 @@ def assert_failed_and_output_intact(
     assert message in failures(result)[step]
     assert published_files(base) == before
     assert sorted(p.name for p in (base / "output" / "addons/agg/v1").iterdir()) == [
+        "_leases",
         "submission_date_s3=20170501",
         "submission_date_s3=20170502",
     ]

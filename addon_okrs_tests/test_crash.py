@@ -1,4 +1,5 @@
-"""A run killed (SIGKILL) in the middle of the final write loses nothing."""
+"""A run killed (SIGKILL) in the middle of the final write loses nothing: the day keeps its
+previous output, and once the dead run's lease expires the next run of the day cleans up."""
 
 import os
 import signal
@@ -18,11 +19,17 @@ from harness.settings import local_settings
 
 PROJECT = Path(__file__).resolve().parents[1]
 DAY = "20170501"
+LEASE_SECONDS = 6  # the killed run's: the next run may take its days over this long after
 pytestmark = pytest.mark.slow
 
 
 def files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def lease_names(table: Path) -> list[str]:
+    """The day leases held on a table (the folder's lock file, `.guard`, aside)."""
+    return sorted(p.name for p in (table / "_leases").iterdir() if not p.name.startswith("."))
 
 
 def test_sigkill_during_the_final_write_keeps_the_previous_day_and_the_next_run_cleans_up(
@@ -41,6 +48,7 @@ def test_sigkill_during_the_final_write_keeps_the_previous_day_and_the_next_run_
         DAGSTER_HOME=str(tmp_path),
         ADDON_OKRS_SOURCE_ROOT=sources.as_uri(),
         ADDON_OKRS_OUTPUT_ROOT=output.as_uri(),
+        ADDON_OKRS_LEASE_SECONDS=str(LEASE_SECONDS),
     )
     (tmp_path / "dagster.yaml").touch()
     command = materialize_command(DAY)
@@ -71,8 +79,11 @@ def test_sigkill_during_the_final_write_keeps_the_previous_day_and_the_next_run_
     assert files(day) == previous
     assert pq.read_table(day).num_rows == previous_rows
     assert any(staging.iterdir())  # the killed run's leftovers, outside the readers' view
+    assert lease_names(table) == [f"submission_date_s3={DAY}"]
+    time.sleep(LEASE_SECONDS)  # the dead run renews nothing: its lease on the day expires
 
     assert materialize_days(settings, DAY).success
 
-    assert sorted(p.name for p in table.iterdir()) == [f"submission_date_s3={DAY}"]
+    assert sorted(p.name for p in table.iterdir()) == ["_leases", f"submission_date_s3={DAY}"]
+    assert lease_names(table) == []  # the next run released what it took
     assert pq.read_table(day).num_rows == previous_rows

@@ -134,7 +134,7 @@ def test_rerunning_a_day_replaces_it_and_leaves_other_days_untouched(
     grain = Counter(row[:3] for row in rerun_rows)
     assert grain.most_common(1)[0][1] == 1
     assert {p.name: p.read_bytes() for p in (table / f"{DAY}={DAYS[1]}").iterdir()} == other_day
-    assert file_names(table) == [f"{DAY}={DAYS[0]}", f"{DAY}={DAYS[1]}"]
+    assert file_names(table) == ["_leases", f"{DAY}={DAYS[0]}", f"{DAY}={DAYS[1]}"]
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])

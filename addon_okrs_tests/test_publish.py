@@ -74,6 +74,7 @@ def test_a_day_breaking_a_blocking_rule_is_held_back_and_the_good_day_is_publish
     assert day_files(tmp_path, DAYS[1]) == held_before
     assert day_files(tmp_path, DAYS[0]) != first_published
     assert sorted(p.name for p in (tmp_path / ADDON_AGGREGATES.path).iterdir()) == [
+        "_leases",
         f"{DAY}={DAYS[0]}",
         f"{DAY}={DAYS[1]}",
     ]

@@ -155,6 +155,7 @@ def test_each_default_is_written_once_as_the_field_default_and_shown_from_there(
         "ADDON_OKRS_ALLOW_UNREADY_SOURCES": "`false`",
         "ADDON_OKRS_TARGET_FILE_MB": "`280`",
         "ADDON_OKRS_BACKFILL_DAYS_PER_RUN": "`7`",
+        "ADDON_OKRS_LEASE_SECONDS": "`300`",
         "ADDON_OKRS_LOOKBACK_DAYS": "`7`",
         "ADDON_OKRS_SENSOR_INTERVAL_SECONDS": "`60`",
     }

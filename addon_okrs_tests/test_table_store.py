@@ -48,7 +48,9 @@ def test_intermediate_days_round_trip_with_the_day_as_a_string(
     assert sorted(r["id"] for r in back.collect()) == [0, 1, 2]
     day_folder = tmp_path / "intermediate/user_types/submission_date_s3=20170502"
     assert (day_folder / "_SUCCESS").exists()
+    # The day leases' folder stays beside the days, hidden from Spark like _SUCCESS.
     assert sorted(p.name for p in (tmp_path / "intermediate/user_types").iterdir()) == [
+        "_leases",
         "submission_date_s3=20170501",
         "submission_date_s3=20170502",
     ]
@@ -139,6 +141,7 @@ def test_rewriting_a_day_replaces_it_and_leaves_other_days_untouched(
     ]
     assert {p.name: p.read_bytes() for p in other_day.iterdir()} == other_before
     assert file_names(tmp_path / "addons/agg/v1") == [
+        "_leases",
         "submission_date_s3=20170501",
         "submission_date_s3=20170502",
     ]
@@ -161,7 +164,10 @@ def test_frame_with_a_day_outside_the_run_replaces_nothing(
         tables.write("user_types", ["20170501"], stray, "r2")
 
     assert {p.name: p.read_bytes() for p in day.iterdir()} == before
-    assert file_names(tmp_path / "intermediate/user_types") == ["submission_date_s3=20170501"]
+    assert file_names(tmp_path / "intermediate/user_types") == [
+        "_leases",
+        "submission_date_s3=20170501",
+    ]
 
 
 def test_missing_source_day_names_table_day_and_path(spark: SparkSession, tmp_path: Path) -> None:
@@ -291,7 +297,11 @@ def test_next_write_recovers_a_day_a_killed_run_left_between_its_two_renames(
 
     tables.write("addon_aggregates", ["20170502"], numbered(spark, "20170502", 2), "r2")
 
-    assert file_names(table) == ["submission_date_s3=20170501", "submission_date_s3=20170502"]
+    assert file_names(table) == [
+        "_leases",
+        "submission_date_s3=20170501",
+        "submission_date_s3=20170502",
+    ]
     day = table / "submission_date_s3=20170501"
     assert {p.name: p.read_bytes() for p in day.iterdir()} == published
 
@@ -317,7 +327,11 @@ def test_a_day_whose_new_copy_was_only_partly_moved_gets_its_previous_output_bac
     tables.write("addon_aggregates", ["20170502"], numbered(spark, "20170502", 2), "r2")
 
     assert {p.name: p.read_bytes() for p in day.iterdir()} == published
-    assert file_names(table) == ["submission_date_s3=20170501", "submission_date_s3=20170502"]
+    assert file_names(table) == [
+        "_leases",
+        "submission_date_s3=20170501",
+        "submission_date_s3=20170502",
+    ]
 
 
 def test_a_root_whose_uri_escapes_a_space_is_one_folder_for_spark_and_for_the_folder_work(

@@ -34,6 +34,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
         target_file_mb=settings.target_file_mb,
         min_success_markers=settings.min_success_markers,
         allow_unready_sources=settings.allow_unready_sources,
+        lease_seconds=settings.lease_seconds,
     )
     return {
         "spark": spark,
@@ -43,6 +44,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             warehouse=warehouse,
             baseline_first_day=settings.okr_baseline[0] if settings.okr_baseline else None,
             baseline_last_day=settings.okr_baseline[1] if settings.okr_baseline else None,
+            lease_seconds=settings.lease_seconds,
         ),
         "arrivals": build_arrival_store(settings),
         "io_manager": ParquetIOManager(tables=tables),

@@ -1,6 +1,6 @@
 """The OKR report's storage, without Spark or Dagster: the `all` row and the channel rows of
 the addons/okr/v1 days a report shows (pyarrow: a few rows a day), and a day's report folder
-written next to the report and swapped into place."""
+written next to the report and swapped into place by the tables' write protocol."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -8,7 +8,7 @@ from typing import Any
 
 from addon_okrs.dataset.schema import ALL_CHANNELS
 from addon_okrs.storage.catalog import ADDON_OKR_METRICS, ADDON_OKR_REPORT
-from addon_okrs.storage.table_store import STAGING
+from addon_okrs.storage.leases import DEFAULT_LEASE_SECONDS
 from addon_okrs.storage.warehouse import Warehouse
 
 
@@ -22,8 +22,8 @@ class OkrDays:
 
 
 class ReportStore:
-    def __init__(self, warehouse: Warehouse) -> None:
-        self.warehouse = warehouse
+    def __init__(self, warehouse: Warehouse, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
+        self.warehouse, self.lease_seconds = warehouse, lease_seconds
 
     def okr_days(self, days: Iterable[str]) -> OkrDays:
         """The addons/okr/v1 rows of those of `days` that were written (oldest first)."""
@@ -44,16 +44,24 @@ class ReportStore:
         return self.warehouse.report_day(ADDON_OKR_REPORT, day).uri
 
     def publish(self, day: str, files: dict[str, bytes], run_id: str) -> str:
-        """Write a day's report files next to the report, then swap the folder into place;
-        returns the day folder's URI."""
+        """Write a day's report files next to the report and swap the folder into place, by
+        the same protocol as every table (day_swap.py): the day's lease first, a dead
+        writer's leftovers recovered, the previous folder back if the swap is interrupted.
+        Returns the day folder's URI."""
         spec = ADDON_OKR_REPORT
-        staged = self.warehouse.roots[spec.root].join(spec.path, STAGING, run_id, day)
-        staged.delete()
-        for name, data in files.items():
-            staged.write_bytes(name, data)
-        final = self.warehouse.report_day(spec, day)
-        final.delete()
-        staged.move_to(final)
-        staged.parent().delete_if_empty()
-        staged.parent().parent().delete_if_empty()
-        return final.uri
+        location = self.warehouse.report(spec)
+        folders = self.warehouse.day_folders(location, f"report {spec.name}", self.lease_seconds)
+        leases = folders.hold(run_id, [day])
+        try:
+            folders.recover(run_id, holding=leases)
+            staged = folders.staging(run_id).join(day)
+            staged.delete()
+            for name, data in files.items():
+                staged.write_bytes(name, data)
+            leases.renew()
+            return folders.swap_in(run_id, day).uri
+        finally:
+            try:
+                folders.clean_up(run_id)
+            finally:
+                leases.release()

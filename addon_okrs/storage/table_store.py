@@ -13,6 +13,8 @@ from pyspark.sql import functions as F
 from addon_okrs.dataset import sizing
 from addon_okrs.dataset.schema import DAY, SOURCE_CONTRACTS
 from addon_okrs.storage.catalog import day_folder
+from addon_okrs.storage.day_swap import DayFolders
+from addon_okrs.storage.leases import DEFAULT_LEASE_SECONDS, DayLeases
 from addon_okrs.storage.locations import MARKER, Location
 from addon_okrs.storage.source_days import (
     MissingSourceDayError,
@@ -22,9 +24,6 @@ from addon_okrs.storage.source_days import (
     read_schema,
 )
 from addon_okrs.storage.warehouse import Table, Warehouse
-
-STAGING = "_staging"  # leading underscore: Spark's partition discovery ignores these folders
-TRASH = "_replaced"
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,9 @@ class TableStore:
         target_file_mb: float = sizing.TARGET_FILE_MB,
         min_success_markers: int = 1,
         allow_unready_sources: bool = False,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
+        self.lease_seconds = lease_seconds
         self.spark = spark
         self.warehouse = warehouse
         self.target_file_mb = target_file_mb
@@ -99,24 +100,33 @@ class TableStore:
         # Partition discovery types 20170501 as an integer; the day is a key, not a number.
         return frame.withColumn(DAY, F.col(DAY).cast("string"))
 
+    def protocol(self, table: Table) -> DayFolders:
+        """The write protocol of a table's day folders (docs/storage.md)."""
+        return self.warehouse.day_folders(table.location, f"table {table.name}", self.lease_seconds)
+
     @contextmanager
     def stage(
         self, name: str, days: Sequence[str], frame: DataFrame, run_id: str
     ) -> Iterator["StagedWrite"]:
         """Write the run's days of a table into a staging folder next to it, ready to publish.
 
+        The run first takes the lease of each of its days (LeaseHeldError, naming the other run,
+        if a live one writes any of them) and cleans up after runs that hold no lease any more.
         The plan runs once. Each staged day is then cut into the dataset's file count if the
         table is sized (from its staged files, never the plan again) and marked _SUCCESS.
         Readers see none of it until `StagedWrite.publish`; on leaving the block, whatever was
-        not published is removed and a day caught mid-swap gets its previous output back.
+        not published is removed, a day caught mid-swap gets its previous output back, and the
+        leases are released.
         """
         table = self.table(name)
         if table.spec.is_source:
             raise ValueError(f"{name} is a source table of this project; it is never written")
-        self.recover_interrupted_writes(table)
-        staging = table.location.join(STAGING, run_id)
-        bytes_per_record = table.bytes_per_record() if table.spec.sized else None
+        folders = self.protocol(table)
+        leases = folders.hold(run_id, [day_folder(d) for d in days])
         try:
+            folders.recover(run_id, holding=leases)
+            staging = folders.staging(run_id)
+            bytes_per_record = table.bytes_per_record() if table.spec.sized else None
             frame.write.mode("overwrite").partitionBy(DAY).parquet(staging.uri)
             unexpected = set(staging.subfolders()) - {day_folder(d) for d in days}
             if unexpected:
@@ -134,9 +144,12 @@ class TableStore:
                 if bytes_per_record is not None:
                     self._resize(staged, bytes_per_record)
                 staged.touch(MARKER)
-            yield StagedWrite(self, table, staging, list(days), run_id)
+            yield StagedWrite(self.spark, table, folders, leases, list(days), run_id)
         finally:
-            self._clean_up(table, run_id)
+            try:
+                folders.clean_up(run_id)
+            finally:
+                leases.release()
 
     def write(
         self, name: str, days: Sequence[str], frame: DataFrame, run_id: str
@@ -159,63 +172,32 @@ class TableStore:
         staged.delete()
         resized.move_to(staged)
 
-    def recover_interrupted_writes(self, table: Table) -> list[str]:
-        """Clean up after writers that died (killed, machine lost): put back any day they had
-        moved aside, drop their staging. Safe because one run writes a table at a time (the
-        run queue's limit). Returns the run ids cleaned up."""
-        runs = sorted(
-            set(table.location.join(STAGING).subfolders())
-            | set(table.location.join(TRASH).subfolders())
-        )
-        for run_id in runs:
-            self._clean_up(table, run_id)
-        return runs
-
-    def _clean_up(self, table: Table, run_id: str) -> None:
-        """Remove a run's staging and replaced folders; a day caught in its swap (old moved
-        aside, new not wholly in place) gets its previous output back."""
-        staging = table.location.join(STAGING, run_id)
-        replaced = table.location.join(TRASH, run_id)
-        for folder in replaced.subfolders():
-            final = table.location.join(folder)
-            # The new day is in place only if its staged copy is gone: on an object store a
-            # move is copy + delete, so a final folder that exists may still be partial.
-            if not final.exists() or staging.join(folder).exists():
-                final.delete()
-                replaced.join(folder).move_to(final)
-        for leftover in (staging, replaced):
-            leftover.delete()
-            leftover.parent().delete_if_empty()
-
-    def _replace_day(self, table: Table, staging: Location, day: str, run_id: str) -> DayWrite:
-        staged = staging.join(day_folder(day))
-        final = table.day(day)
-        replaced = table.location.join(TRASH, run_id, day_folder(day))
-        if final.exists():
-            final.move_to(replaced)
-        staged.move_to(final)
-        data = final.data_files()
-        return DayWrite(
-            day=day,
-            rows=final.count_rows(data),
-            files=len(data),
-            bytes=sum(i.size or 0 for i in data),
-            uri=final.uri,
-        )
+    def recover(self, name: str, recoverer: str) -> list[str]:
+        """Clean up after the writers of a table that hold no live lease any more (killed,
+        machine lost, stalled past their lease): each day they left half-swapped gets its
+        previous output back, their staging goes. Returns the run ids cleaned up."""
+        return self.protocol(self.table(name)).recover(recoverer)
 
 
 class StagedWrite:
     """A run's days of one table, written and sized but not yet visible to readers."""
 
     def __init__(
-        self, store: TableStore, table: Table, staging: Location, days: list[str], run_id: str
+        self,
+        spark: SparkSession,
+        table: Table,
+        folders: DayFolders,
+        leases: DayLeases,
+        days: list[str],
+        run_id: str,
     ) -> None:
-        self.store, self.table, self.staging = store, table, staging
+        self.spark, self.table, self.folders, self.leases = spark, table, folders, leases
         self.days, self.run_id = days, run_id
+        self.staging = folders.staging(run_id)
 
     def read(self) -> DataFrame:
         """The staged days as one frame, the day as a string column (what an audit reads)."""
-        frame = self.store.spark.read.option("basePath", self.staging.uri).parquet(
+        frame = self.spark.read.option("basePath", self.staging.uri).parquet(
             *(self.staging.join(day_folder(d)).uri for d in self.days)
         )
         return frame.withColumn(DAY, F.col(DAY).cast("string"))
@@ -225,5 +207,15 @@ class StagedWrite:
         return self.staging.join(day_folder(day)).count_rows()
 
     def publish(self, day: str) -> DayWrite:
-        """Swap the staged day into place (docs/storage.md)."""
-        return self.store._replace_day(self.table, self.staging, day, self.run_id)
+        """Swap the staged day into place, the run's leases checked (renewed) first, so that a
+        run that lost them publishes nothing (docs/storage.md)."""
+        self.leases.renew()
+        final = self.folders.swap_in(self.run_id, day_folder(day))
+        data = final.data_files()
+        return DayWrite(
+            day=day,
+            rows=final.count_rows(data),
+            files=len(data),
+            bytes=sum(i.size or 0 for i in data),
+            uri=final.uri,
+        )

@@ -10,6 +10,8 @@ import pyarrow.parquet as pq
 from addon_okrs.dataset import sizing
 from addon_okrs.storage import catalog
 from addon_okrs.storage.catalog import ReportSpec, Root, TableSpec, day_folder, day_of_folder
+from addon_okrs.storage.day_swap import DayFolders
+from addon_okrs.storage.leases import DEFAULT_LEASE_SECONDS, lease_folder
 from addon_okrs.storage.locations import Location, S3Options
 
 
@@ -69,6 +71,7 @@ class Warehouse:
     ) -> None:
         # The roots arrive normalised: Settings does it, naming the variable; a test or tool
         # that builds a Warehouse by hand passes file or S3 URIs as normalise_root gives them.
+        self.s3 = s3 or S3Options()
         self.roots = {
             Root.SOURCE: Location.from_uri(source_root, s3),
             Root.OUTPUT: Location.from_uri(output_root, s3),
@@ -82,3 +85,27 @@ class Warehouse:
     def report_day(self, spec: ReportSpec, day: str) -> Location:
         """The folder of one day of a report."""
         return self.roots[spec.root].join(spec.day_path(day))
+
+    def report(self, spec: ReportSpec) -> Location:
+        """The folder of a report's day folders."""
+        return self.roots[spec.root].join(spec.path)
+
+    def day_folders(
+        self, location: Location, what: str, lease_seconds: float = DEFAULT_LEASE_SECONDS
+    ) -> DayFolders:
+        """The write protocol of the day folders at `location` (a table, or the report)."""
+        return DayFolders(location, lease_folder(location, self.s3), what, lease_seconds)
+
+    def written(self, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> list[DayFolders]:
+        """The write protocol of everything this project writes: each table that is not a
+        source, and the report."""
+        tables = [
+            self.day_folders(self.table(spec.name).location, f"table {spec.name}", lease_seconds)
+            for spec in catalog.TABLES.values()
+            if not spec.is_source
+        ]
+        report = catalog.ADDON_OKR_REPORT
+        return [
+            *tables,
+            self.day_folders(self.report(report), f"report {report.name}", lease_seconds),
+        ]

@@ -2,6 +2,8 @@
 over days, and the settings in force."""
 
 import argparse
+import os
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -11,6 +13,7 @@ from addon_okrs.dataset.schema import ALL_CHANNELS
 from addon_okrs.defs.partitions import check_day
 from addon_okrs.settings import Settings, SettingsError, markdown_table
 from addon_okrs.storage.catalog import ADDON_AGGREGATES, ADDON_OKR_METRICS, ADDON_OKR_REPORT
+from addon_okrs.storage.leases import LeaseHeldError
 from addon_okrs.storage.locations import StorageConfigError, normalise_root
 from addon_okrs.storage.warehouse import Warehouse
 from addon_okrs.tools.generate import GeneratedDay, generate_days
@@ -104,6 +107,24 @@ def cmd_materialize(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     table = f"{settings.output_root}/{ADDON_AGGREGATES.path}"
     print(f"built {args.date}..{last} in run {result.run_id}: {table}")
+    return 0
+
+
+def cmd_recover(args: argparse.Namespace, settings: Settings) -> int:
+    """Clean up after runs that died while writing: every table and the report, each run
+    that holds no live lease any more. A live run's staging is left alone."""
+    recoverer = f"recover-{socket.gethostname()}-{os.getpid()}"
+    for folders in settings.warehouse().written(settings.lease_seconds):
+        leftovers = folders.leftover_runs()
+        if not leftovers:
+            continue
+        cleaned = folders.recover(recoverer)
+        still = [r for r in leftovers if r not in cleaned]
+        print(
+            f"{folders.what}: recovered {', '.join(cleaned) or 'nothing'}"
+            + (f"; still writing (live lease): {', '.join(still)}" if still else "")
+        )
+    print("recover: done")
     return 0
 
 
@@ -224,6 +245,12 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--to", type=partition_day, help="last day of a range, YYYYMMDD")
     build.set_defaults(run=cmd_materialize)
 
+    recover = commands.add_parser(
+        "recover",
+        help="clean up after runs that died while writing (those holding no live lease)",
+    )
+    recover.set_defaults(run=cmd_recover)
+
     shown = commands.add_parser("settings", help="print the settings in force")
     shown.add_argument(
         "--markdown", action="store_true", help="the table of every setting, as in the README"
@@ -236,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.run(args, Settings.from_env()))
-    except (StorageConfigError, SettingsError, InvalidDayError) as error:
+    except (StorageConfigError, SettingsError, InvalidDayError, LeaseHeldError) as error:
         print(f"addon-okrs: {error}", file=sys.stderr)
         return 2
 

@@ -8,6 +8,7 @@ from pydantic import Field, PrivateAttr
 from addon_okrs.dataset import report
 from addon_okrs.defs.resources.spark import SparkResource
 from addon_okrs.settings import Settings
+from addon_okrs.storage.leases import DEFAULT_LEASE_SECONDS
 from addon_okrs.storage.locations import S3Options
 from addon_okrs.storage.report_store import ReportStore
 from addon_okrs.storage.table_store import TableStore
@@ -58,6 +59,9 @@ class TableStoreResource(dg.ConfigurableResource):
     allow_unready_sources: bool = Field(
         description="read a source day even without its _SUCCESS markers"
     )
+    lease_seconds: float = Field(
+        default=DEFAULT_LEASE_SECONDS, description="how long a writer's lease on a day lasts"
+    )
 
     _store: TableStore | None = PrivateAttr(default=None)
 
@@ -69,6 +73,7 @@ class TableStoreResource(dg.ConfigurableResource):
                 target_file_mb=self.target_file_mb,
                 min_success_markers=self.min_success_markers,
                 allow_unready_sources=self.allow_unready_sources,
+                lease_seconds=self.lease_seconds,
             )
         return self._store
 
@@ -80,9 +85,12 @@ class ReportStoreResource(dg.ConfigurableResource):
     warehouse: dg.ResourceDependency[WarehouseResource]
     baseline_first_day: str | None = None
     baseline_last_day: str | None = None
+    lease_seconds: float = Field(
+        default=DEFAULT_LEASE_SECONDS, description="how long a writer's lease on a day lasts"
+    )
 
     def get(self) -> ReportStore:
-        return ReportStore(self.warehouse.get())
+        return ReportStore(self.warehouse.get(), self.lease_seconds)
 
     def build(self, as_of: str) -> report.Report:
         """The report as of a day, from the addons/okr/v1 days of its window that exist."""

@@ -1,0 +1,134 @@
+"""The one write protocol of every table and of the report, without Spark or Dagster: a run
+holds the lease of each day it writes (leases.py), stages the days under
+`<table>/_staging/<run id>/`, swaps each into place (the previous day moved aside to
+`<table>/_replaced/<run id>/`), and on leaving removes its staging and puts back any day caught
+half-swapped. Another run's leftovers are cleaned up only once that run holds no live lease,
+and only after taking over the lease of each day it touches, so a run that merely stalled
+finds its lease gone and stops before publishing. docs/storage.md walks through each step.
+"""
+
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+
+from addon_okrs.storage.leases import (
+    DEFAULT_LEASE_SECONDS,
+    DayLeases,
+    Lease,
+    LeaseFolder,
+    LeaseHeldError,
+    live_owners,
+    take,
+)
+from addon_okrs.storage.locations import Location
+
+STAGING = "_staging"  # leading underscore: Spark's partition discovery ignores these folders
+TRASH = "_replaced"
+
+
+class DayFolders:
+    """A folder of day folders (a table, or the report) and its write protocol."""
+
+    def __init__(
+        self,
+        location: Location,
+        leases: LeaseFolder,
+        what: str,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.location, self.leases, self.what = location, leases, what
+        self.lease_seconds, self.clock = lease_seconds, clock
+
+    def staging(self, run_id: str) -> Location:
+        return self.location.join(STAGING, run_id)
+
+    def replaced(self, run_id: str) -> Location:
+        return self.location.join(TRASH, run_id)
+
+    def hold(self, run_id: str, folders: Sequence[str]) -> DayLeases:
+        """The run's leases on `folders`, acquired and renewing; LeaseHeldError naming the
+        other run when a live one holds any of them."""
+        return DayLeases(
+            self.leases, self.what, run_id, folders, self.lease_seconds, self.clock
+        ).acquire()
+
+    def leftover_runs(self) -> list[str]:
+        """Runs with a staging or replaced folder here."""
+        return sorted(
+            set(self.location.join(STAGING).subfolders())
+            | set(self.location.join(TRASH).subfolders())
+        )
+
+    def recover(self, recoverer: str, holding: DayLeases | None = None) -> list[str]:
+        """Clean up after every run that holds no live lease here (killed, machine lost, or
+        stalled past its lease): each day it left half-swapped gets its previous output back,
+        and its staging goes. Each such day's lease is taken first (or already held, in
+        `holding`), which fences a stalled run out. Returns the runs cleaned up."""
+        live = live_owners(self.leases, self.clock())
+        cleaned = []
+        for run_id in self.leftover_runs():
+            if run_id == recoverer or run_id in live:
+                continue
+            folders = sorted(
+                set(self.staging(run_id).subfolders()) | set(self.replaced(run_id).subfolders())
+            )
+            done = True
+            for folder in folders:
+                if holding is not None and folder in holding.tokens:
+                    self._clean_up_day(run_id, folder)
+                    continue
+                lease = Lease(
+                    recoverer, self.clock() + self.lease_seconds, socket.gethostname(), os.getpid()
+                )
+                try:
+                    token = take(self.leases, folder, lease, self.clock(), self.what)
+                except LeaseHeldError:
+                    done = False  # a live writer holds the day; it recovers the day itself
+                    continue
+                try:
+                    self._clean_up_day(run_id, folder)
+                finally:
+                    self.leases.delete(folder, token)
+            if done:
+                self._remove_run_folders(run_id)
+                cleaned.append(run_id)
+        return cleaned
+
+    def swap_in(self, run_id: str, folder: str) -> Location:
+        """Move the day's previous output aside and the staged day into its place; the day's
+        final location. The caller holds the day's lease."""
+        staged = self.staging(run_id).join(folder)
+        final = self.location.join(folder)
+        if final.exists():
+            final.move_to(self.replaced(run_id).join(folder))
+        staged.move_to(final)
+        return final
+
+    def clean_up(self, run_id: str) -> None:
+        """A run's own leftovers, on leaving: unpublished staging removed, a day caught in its
+        swap (old moved aside, new not wholly in place) given its previous output back."""
+        folders = set(self.staging(run_id).subfolders()) | set(self.replaced(run_id).subfolders())
+        for folder in sorted(folders):
+            self._clean_up_day(run_id, folder)
+        self._remove_run_folders(run_id)
+
+    def _clean_up_day(self, run_id: str, folder: str) -> None:
+        staged = self.staging(run_id).join(folder)
+        replaced = self.replaced(run_id).join(folder)
+        final = self.location.join(folder)
+        if replaced.exists():
+            # The new day is in place only if its staged copy is gone: on an object store a
+            # move is copy + delete, so a final folder that exists may still be partial.
+            if not final.exists() or staged.exists():
+                final.delete()
+                replaced.move_to(final)
+            else:
+                replaced.delete()
+        staged.delete()
+
+    def _remove_run_folders(self, run_id: str) -> None:
+        for leftover in (self.staging(run_id), self.replaced(run_id)):
+            leftover.delete()
+            leftover.parent().delete_if_empty()
