@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 # Runs of `make run` land in the same instance that `dagster dev` shows.
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup run test java chromium lint dev layers dagster-home bench screenshots
+.PHONY: setup run test java chromium postgres lint dev layers dagster-home bench screenshots
 
 setup: $(VENV)/.synced java
 
@@ -31,10 +31,13 @@ java:
 chromium:
 	@sh scripts/ensure-chromium.sh
 
+postgres:
+	@sh scripts/ensure-postgres.sh
+
 run: setup dagster-home
 	$(VENV)/bin/addon-okrs demo
 
-test: setup chromium
+test: setup chromium postgres
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: setup
