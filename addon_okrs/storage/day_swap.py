@@ -7,10 +7,9 @@ and only after taking over the lease of each day it touches, so a run that merel
 finds its lease gone and stops before publishing. docs/storage.md walks through each step.
 """
 
-import os
-import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from addon_okrs.storage.leases import (
     DEFAULT_LEASE_SECONDS,
@@ -47,12 +46,23 @@ class DayFolders:
     def replaced(self, run_id: str) -> Location:
         return self.location.join(TRASH, run_id)
 
-    def hold(self, run_id: str, folders: Sequence[str]) -> DayLeases:
-        """The run's leases on `folders`, acquired and renewing; LeaseHeldError naming the
-        other run when a live one holds any of them."""
-        return DayLeases(
+    @contextmanager
+    def writing(self, run_id: str, folders: Sequence[str]) -> Iterator[DayLeases]:
+        """A run's write of `folders`: their leases taken (LeaseHeldError naming the other run,
+        before anything is touched, when a live one holds any of them) and renewed, and the
+        leftovers of runs that hold nothing recovered; on leaving, whatever the outcome, the
+        run's own leftovers cleaned up and its leases released."""
+        leases = DayLeases(
             self.leases, self.what, run_id, folders, self.lease_seconds, self.clock
         ).acquire()
+        try:
+            self.recover(run_id, holding=leases)
+            yield leases
+        finally:
+            try:
+                self.clean_up(run_id)
+            finally:
+                leases.release()
 
     def leftover_runs(self) -> list[str]:
         """Runs with a staging or replaced folder here."""
@@ -79,9 +89,7 @@ class DayFolders:
                 if holding is not None and folder in holding.tokens:
                     self._clean_up_day(run_id, folder)
                     continue
-                lease = Lease(
-                    recoverer, self.clock() + self.lease_seconds, socket.gethostname(), os.getpid()
-                )
+                lease = Lease.mine(recoverer, self.clock() + self.lease_seconds)
                 try:
                     token = take(self.leases, folder, lease, self.clock(), self.what)
                 except LeaseHeldError:
@@ -96,9 +104,12 @@ class DayFolders:
                 cleaned.append(run_id)
         return cleaned
 
-    def swap_in(self, run_id: str, folder: str) -> Location:
+    def swap_in(self, leases: DayLeases, folder: str) -> Location:
         """Move the day's previous output aside and the staged day into its place; the day's
-        final location. The caller holds the day's lease."""
+        final location. The leases are renewed first, so that a run that lost them (it stalled
+        past them and another writer took its days over) publishes nothing: LeaseLostError."""
+        leases.renew()
+        run_id = leases.owner
         staged = self.staging(run_id).join(folder)
         final = self.location.join(folder)
         if final.exists():

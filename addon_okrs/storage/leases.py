@@ -55,6 +55,11 @@ class Lease:
         except (ValueError, KeyError, TypeError):
             return None
 
+    @classmethod
+    def mine(cls, owner: str, expires: float) -> "Lease":
+        """A lease held by this process for `owner` (a run id), until `expires`."""
+        return cls(owner, expires, socket.gethostname(), os.getpid())
+
     def expired(self, now: float) -> bool:
         return self.expires <= now
 
@@ -263,7 +268,7 @@ class DayLeases:
         self._lock = threading.Lock()
 
     def _lease(self) -> Lease:
-        return Lease(self.owner, self.clock() + self.seconds, socket.gethostname(), os.getpid())
+        return Lease.mine(self.owner, self.clock() + self.seconds)
 
     def acquire(self) -> "DayLeases":
         """Every day's lease, taking over an expired one; LeaseHeldError naming the live

@@ -51,17 +51,9 @@ class ReportStore:
         spec = ADDON_OKR_REPORT
         location = self.warehouse.report(spec)
         folders = self.warehouse.day_folders(location, f"report {spec.name}", self.lease_seconds)
-        leases = folders.hold(run_id, [day])
-        try:
-            folders.recover(run_id, holding=leases)
+        with folders.writing(run_id, [day]) as leases:
             staged = folders.staging(run_id).join(day)
             staged.delete()
             for name, data in files.items():
                 staged.write_bytes(name, data)
-            leases.renew()
-            return folders.swap_in(run_id, day).uri
-        finally:
-            try:
-                folders.clean_up(run_id)
-            finally:
-                leases.release()
+            return folders.swap_in(leases, day).uri

@@ -122,9 +122,7 @@ class TableStore:
         if table.spec.is_source:
             raise ValueError(f"{name} is a source table of this project; it is never written")
         folders = self.protocol(table)
-        leases = folders.hold(run_id, [day_folder(d) for d in days])
-        try:
-            folders.recover(run_id, holding=leases)
+        with folders.writing(run_id, [day_folder(d) for d in days]) as leases:
             staging = folders.staging(run_id)
             bytes_per_record = table.bytes_per_record() if table.spec.sized else None
             frame.write.mode("overwrite").partitionBy(DAY).parquet(staging.uri)
@@ -145,11 +143,6 @@ class TableStore:
                     self._resize(staged, bytes_per_record)
                 staged.touch(MARKER)
             yield StagedWrite(self.spark, table, folders, leases, list(days), run_id)
-        finally:
-            try:
-                folders.clean_up(run_id)
-            finally:
-                leases.release()
 
     def write(
         self, name: str, days: Sequence[str], frame: DataFrame, run_id: str
@@ -207,10 +200,9 @@ class StagedWrite:
         return self.staging.join(day_folder(day)).count_rows()
 
     def publish(self, day: str) -> DayWrite:
-        """Swap the staged day into place, the run's leases checked (renewed) first, so that a
-        run that lost them publishes nothing (docs/storage.md)."""
-        self.leases.renew()
-        final = self.folders.swap_in(self.run_id, day_folder(day))
+        """Swap the staged day into place; a run that lost its leases publishes nothing
+        (docs/storage.md)."""
+        final = self.folders.swap_in(self.leases, day_folder(day))
         data = final.data_files()
         return DayWrite(
             day=day,
