@@ -1,16 +1,21 @@
-"""The real Dagster daemon and webserver (`dagster dev`): a day's inputs arrive, the sensor
-starts its run and the output day appears; the sensor's cursor survives a restart; two runs of
-one day never overlap. (Runs launched as the UI launches them: test_ui.py.)"""
+"""The real Dagster daemon and webserver (`dagster dev`): addon_aggregates not published by its
+due hour fails its freshness policy; a day's inputs arrive, the sensor starts its run and the
+output day appears (and the asset is fresh again); the sensor's cursor survives a restart; two
+runs of one day never overlap. (Runs launched as the UI launches them: test_ui.py.)"""
 
 import datetime as dt
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import dagster as dg
 import pytest
+from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
 
 from addon_okrs.storage.catalog import ADDON_AGGREGATES, SOURCES
 from addon_okrs.tools.generate import generate_day
 from harness.dagster_dev import DagsterDev
+from harness.ui_tour import asset_page, browser_page
 
 LOCATION = "addon_okrs.definitions"
 SENSOR_RUNS = {"dagster/sensor_name": "upstream_arrival_sensor"}
@@ -19,12 +24,71 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def dagster_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterDev]:
-    server = DagsterDev(tmp_path_factory.mktemp("dagster_dev"))
+    # The freshness daemon evaluates every 5 s instead of 30.
+    server = DagsterDev(
+        tmp_path_factory.mktemp("dagster_dev"), env={"FRESHNESS_DAEMON_INTERVAL_SECONDS": "5"}
+    )
     try:
         server.start()
         yield server
     finally:
         server.stop()
+
+
+FRESHNESS = """query { assetNodeOrError(assetKey: {path: ["addon_aggregates"]}) {
+    ... on AssetNode { freshnessStatusInfo { freshnessStatus
+      freshnessStatusMetadata { lastMaterializedTimestamp } } } } }"""
+
+
+def wait_for_freshness(server: DagsterDev, status: str, timeout: float) -> dict[str, object]:
+    """The freshness of addon_aggregates once the daemon has evaluated it as `status`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = server.graphql(FRESHNESS)["assetNodeOrError"]["freshnessStatusInfo"]
+        if info["freshnessStatus"] == status or time.monotonic() > deadline:
+            return dict(info)
+        time.sleep(1)
+
+
+@pytest.mark.ui
+def test_addon_aggregates_last_published_before_its_due_window_fails_its_freshness_policy(
+    dagster_dev: DagsterDev, tmp_path: Path
+) -> None:
+    # The last materialization recorded 36 hours ago: whatever the hour now, no day has been
+    # published since the start of the last due window (00:00 to 12:00 UTC).
+    long_ago = time.time() - 36 * 3600
+    with dg.DagsterInstance.from_config(str(dagster_dev.base / "home")) as instance:
+        instance.report_dagster_event(
+            DagsterEvent(
+                event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value,
+                event_specific_data=StepMaterializationData(
+                    dg.AssetMaterialization("addon_aggregates", partition="20170430")
+                ),
+                job_name="",  # as a runless event: no run, no job
+            ),
+            run_id="",
+            timestamp=long_ago,
+        )
+
+    info = wait_for_freshness(dagster_dev, "DEGRADED", timeout=60)
+
+    assert info == {
+        "freshnessStatus": "DEGRADED",  # the UI: "Freshness policy failed"
+        "freshnessStatusMetadata": {"lastMaterializedTimestamp": long_ago},
+    }
+    with browser_page() as page:
+        seen = asset_page(page, dagster_dev.url, "addon_aggregates", tmp_path / "asset.png")
+    lines = seen.text.split("\n")
+    # The status summary at the top, and the policy's own section in the page.
+    assert lines[lines.index("Freshness policy") + 1] == "Failed"
+    start = len(lines) - 1 - lines[::-1].index("Freshness policy")
+    assert lines[start : start + 5] == [
+        "Freshness policy",
+        "Failed",
+        "Last materialized 36 hours ago",
+        "Deadline: At 12:00 PM UTC",
+        "Fresh if materialized no earlier than 12 hours before each deadline.",
+    ]
 
 
 def test_arriving_inputs_start_the_days_run_through_the_sensor(dagster_dev: DagsterDev) -> None:
@@ -64,6 +128,17 @@ def test_arriving_inputs_start_the_days_run_through_the_sensor(dagster_dev: Dags
             4,
             sum(f.stat().st_size for f in files),
         )
+
+
+def test_the_sensors_run_makes_addon_aggregates_fresh_again(dagster_dev: DagsterDev) -> None:
+    [run] = dagster_dev.wait_for_runs(SENSOR_RUNS, 1, timeout=240)
+
+    info = wait_for_freshness(dagster_dev, "HEALTHY", timeout=60)
+
+    assert info["freshnessStatus"] == "HEALTHY"
+    metadata = info["freshnessStatusMetadata"]
+    assert isinstance(metadata, dict)
+    assert run["startTime"] < metadata["lastMaterializedTimestamp"] < run["endTime"]
 
 
 def test_the_sensor_cursor_survives_a_restart(dagster_dev: DagsterDev) -> None:

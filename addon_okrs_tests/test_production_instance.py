@@ -1,6 +1,6 @@
 """The production instance, deploy/dagster-production.yaml, against a real PostgreSQL server on
 loopback: it loads with PostgreSQL storage, the queued run coordinator (three runs at once, one
-per day), run retries for a lost run worker and run monitoring with the 2017 job's limit; a
+per day), run retries for a lost run worker, run monitoring with the 2017 job's limit and freshness; a
 day's run recorded through it is read back, materializations and check results, by another
 instance object, as the webserver and the daemon would."""
 
@@ -68,6 +68,7 @@ def test_the_production_instance_keeps_everything_in_postgres_and_queues_three_r
         instance.run_monitoring_start_timeout_seconds,
         instance.run_monitoring_max_runtime_seconds,
     ) == (True, 180, 14400)
+    assert instance.get_settings("freshness") == {"enabled": True}
 
 
 def test_the_production_instance_names_its_missing_database_setting(
