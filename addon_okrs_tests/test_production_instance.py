@@ -1,8 +1,9 @@
 """The production instance, deploy/dagster-production.yaml, against a real PostgreSQL server on
 loopback: it loads with PostgreSQL storage, the queued run coordinator (three runs at once, one
-per day), run retries for a lost run worker, run monitoring with the 2017 job's limit and freshness; a
-day's run recorded through it is read back, materializations and check results, by another
-instance object, as the webserver and the daemon would."""
+per day), run retries for a lost run worker, run monitoring with the 2017 job's limit, and
+freshness on; a day's run recorded through it is read back, materializations and check
+results, by another instance object, as the webserver and the daemon would. (Runs at once
+under its daemon: test_concurrent_runs.py.)"""
 
 import shutil
 from collections.abc import Iterator

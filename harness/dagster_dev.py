@@ -1,7 +1,9 @@
 """`dagster dev` (webserver and daemon) as the tests and the screenshot script run it: a
-temporary DAGSTER_HOME with the project's deploy/dagster.yaml, a free loopback port, stopped by
-its own process id; plus GraphQL over plain HTTP, as the UI talks to the webserver."""
+temporary DAGSTER_HOME with one of the project's instance files (deploy/dagster.yaml unless
+told), a free loopback port, stopped by its own process id; plus GraphQL over plain HTTP, as
+the UI talks to the webserver."""
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -10,6 +12,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import dagster as dg
+import psutil
 
 from harness.servers import BIN, child_env, free_port, stop, wait_for_http
 
@@ -24,6 +29,11 @@ class DagsterDev:
     process: subprocess.Popen[bytes] | None = None
     url: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    instance_file: Path = PROJECT / "deploy" / "dagster.yaml"
+
+    @property
+    def home(self) -> Path:
+        return self.base / "home"
 
     @property
     def sources(self) -> Path:
@@ -34,10 +44,10 @@ class DagsterDev:
         return self.base / "output"
 
     def start(self) -> None:
-        home = self.base / "home"
+        home = self.home
         if not home.exists():
             home.mkdir()
-            shutil.copy(PROJECT / "deploy" / "dagster.yaml", home / "dagster.yaml")
+            shutil.copy(self.instance_file, home / "dagster.yaml")
         port = free_port()
         env = child_env(
             DAGSTER_HOME=str(home),
@@ -61,8 +71,18 @@ class DagsterDev:
         wait_for_http(f"{self.url}/server_info", self.process, timeout=120)
 
     def stop(self) -> None:
+        """Stop dagster dev and everything it started. Run workers of unfinished runs outlive
+        it (as they outlive a daemon restart, by design), and so do their code servers: they
+        are killed too, so that no test leaves a run behind."""
         if self.process is not None:
+            try:
+                started = psutil.Process(self.process.pid).children(recursive=True)
+            except psutil.NoSuchProcess:
+                started = []
             stop(self.process)
+            for process in started:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    process.kill()
             self.process = None
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -180,3 +200,36 @@ def launch_backfill(server: DagsterDev, assets: list[str], days: list[str]) -> s
     assert answer["__typename"] == "LaunchBackfillSuccess", answer
     backfill_id: str = answer["backfillId"]
     return backfill_id
+
+
+LAUNCH_JOB_RUN = """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
+  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
+
+
+def launch_day_run(
+    server: DagsterDev, day: str, tags: dict[str, str], job: str = "addon_aggregates_daily"
+) -> str:
+    """Launch `job` for one day, as the job page's launchpad does; the run id."""
+    params = {
+        "selector": {
+            "repositoryLocationName": LOCATION,
+            "repositoryName": REPOSITORY,
+            "jobName": job,
+        },
+        "executionMetadata": {
+            "tags": [{"key": k, "value": v} for k, v in {"dagster/partition": day, **tags}.items()]
+        },
+    }
+    answer = server.graphql(LAUNCH_JOB_RUN, {"params": params})["launchRun"]
+    assert answer["__typename"] == "LaunchRunSuccess", answer
+    run_id: str = answer["run"]["runId"]
+    return run_id
+
+
+def run_worker(server: DagsterDev, run_id: str) -> psutil.Process:
+    """The process executing run `run_id`, as its RUN_START event records it (the default run
+    launcher starts it from the code server, with nothing of the run on its command line)."""
+    with dg.DagsterInstance.from_config(str(server.home)) as instance:
+        [start] = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_START)
+    assert start.dagster_event is not None and start.dagster_event.pid is not None
+    return psutil.Process(start.dagster_event.pid)

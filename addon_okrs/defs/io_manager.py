@@ -8,8 +8,8 @@ import dagster as dg
 from pyspark.sql import DataFrame
 
 from addon_okrs.defs._dagster_compat import add_partition_metadata
+from addon_okrs.defs.failures import failing_at_once
 from addon_okrs.defs.resources.storage import TableStoreResource
-from addon_okrs.storage.source_days import SourceDayError
 from addon_okrs.storage.table_store import DayWrite
 
 
@@ -30,18 +30,16 @@ class ParquetIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext) -> DataFrame:
         name = context.asset_key.path[-1]
-        try:
+        with failing_at_once():  # a missing upstream day
             return self.tables.get().read(name, context.asset_partition_keys)
-        except SourceDayError as error:
-            # Retrying cannot make an upstream day appear; the sensor starts the run once it has.
-            raise dg.Failure(description=str(error), allow_retries=False) from error
 
     def handle_output(self, context: dg.OutputContext, obj: DataFrame) -> None:
         name = context.asset_key.path[-1]
         days = context.asset_partition_keys
         started = time.monotonic()
         store = self.tables.get()
-        written = store.write(name, days, obj, run_id=context.run_id)
+        with failing_at_once():  # a day another live run is writing
+            written = store.write(name, days, obj, run_id=context.run_id)
         context.log.info(
             f"{name}: wrote {len(written)} day(s) in {time.monotonic() - started:.1f}s: "
             + ", ".join(f"{w.day} {w.rows} rows / {w.files} files" for w in written)

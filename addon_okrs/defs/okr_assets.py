@@ -13,6 +13,7 @@ from addon_okrs.dataset import report
 from addon_okrs.dataset.okr_metrics import okr_metrics
 from addon_okrs.dataset.schema import ADDON_OKR_METRICS_SCHEMA, ALL_CHANNELS, DAY
 from addon_okrs.defs.assets import daily_asset, daily_spark_asset
+from addon_okrs.defs.failures import failing_at_once
 from addon_okrs.defs.resources.storage import ReportStoreResource
 
 
@@ -83,11 +84,12 @@ def addon_okr_report(
                 description=f"addon_okr_report, {day}: {error}", allow_retries=False
             ) from error
         png = report.render_png(built)
-        folder = reports.publish(
-            day,
-            {"okrs.png": png, "index.html": report.render_html(built, png).encode()},
-            context.run.run_id,
-        )
+        with failing_at_once():  # a day another live run is publishing
+            folder = reports.publish(
+                day,
+                {"okrs.png": png, "index.html": report.render_html(built, png).encode()},
+                context.run.run_id,
+            )
         preview = base64.b64encode(report.render_png(built, dpi=PREVIEW_DPI)).decode("ascii")
         context.add_asset_metadata(
             {

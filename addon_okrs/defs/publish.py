@@ -20,6 +20,7 @@ from addon_okrs.defs._dagster_compat import (
     check_outputs,
     target_materialization,
 )
+from addon_okrs.defs.failures import failing_at_once
 from addon_okrs.defs.io_manager import day_metadata
 from addon_okrs.storage.table_store import DayWrite, TableStore
 from addon_okrs.storage.warehouse import Table
@@ -39,7 +40,7 @@ def write_audit_publish(
     """Stage `frame`'s days, audit them, publish those that pass; the events to report. Each
     published day's materialization carries its own numbers and `metadata_by_day[day]`."""
     name, days = context.asset_key.path[-1], list(context.partition_keys)
-    with store.stage(name, days, frame, context.run.run_id) as staged:
+    with failing_at_once(), store.stage(name, days, frame, context.run.run_id) as staged:
         findings = rules.audit(staged.read(), days)
         held = sorted({f.day for f in findings if not f.passed})
         staged_rows = {day: staged.rows(day) for day in days}

@@ -1,0 +1,23 @@
+"""Errors no retry can fix, turned into a step failure that says so and is not retried."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+
+from addon_okrs.storage.leases import LeaseHeldError
+from addon_okrs.storage.source_days import SourceDayError
+
+# An upstream day that is not there (the sensor starts the run once it is), and a day another
+# live run is writing (its message names that run: wait for it, then run this day again).
+# Retrying the step a minute later would only repeat the message, or race the other run.
+FINAL_ERRORS: tuple[type[Exception], ...] = (SourceDayError, LeaseHeldError)
+
+
+@contextmanager
+def failing_at_once() -> Iterator[None]:
+    """Inside: a final error fails the step at once, with the error's own message."""
+    try:
+        yield
+    except FINAL_ERRORS as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from error

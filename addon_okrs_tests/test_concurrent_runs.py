@@ -1,0 +1,207 @@
+"""Runs at once on one output root, under the real daemon and webserver (`dagster dev`) with the
+production instance (deploy/dagster-production.yaml: PostgreSQL on loopback, three runs at a
+time): three days at once; a run frozen mid-write while another day's run of the same tables
+completes; a second writer of a day that a live run holds. Each day is compared with the same
+day built alone."""
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import psutil
+import pytest
+from pyspark.sql import SparkSession
+
+from addon_okrs.storage.catalog import ADDON_AGGREGATES, INTERMEDIATES, TABLES
+from addon_okrs.tools.generate import generate_day
+from addon_okrs.tools.in_process import materialize_days
+from addon_okrs_tests.helpers import day_rows
+from harness.dagster_dev import PROJECT, DagsterDev, launch_day_run, run_worker, wait_for_run
+from harness.postgres import postgres_server
+from harness.servers import child_env, materialize_command
+from harness.settings import local_settings
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+PRODUCTION = Path(__file__).resolve().parents[1] / "deploy" / "dagster-production.yaml"
+THREE_DAYS = ["20170610", "20170611", "20170612"]
+FROZEN_DAY, OTHER_DAY = "20170613", "20170614"  # the first is large enough to catch mid-write
+HELD_DAY = "20170615"
+BUILT_TABLES = [name for name, spec in TABLES.items() if not spec.is_source]
+
+
+@pytest.fixture(scope="module")
+def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterDev]:
+    base = tmp_path_factory.mktemp("production")
+    with postgres_server() as url:
+        server = DagsterDev(base, env={"DAGSTER_POSTGRES_URL": url}, instance_file=PRODUCTION)
+        for seed, day in enumerate(THREE_DAYS):
+            generate_day(server.sources.as_uri(), day, clients=3000, seed=40 + seed, samples=2)
+        generate_day(server.sources.as_uri(), FROZEN_DAY, clients=150_000, seed=50, samples=2)
+        generate_day(server.sources.as_uri(), OTHER_DAY, clients=2000, seed=51, samples=2)
+        generate_day(server.sources.as_uri(), HELD_DAY, clients=150_000, seed=52, samples=2)
+        previous = os.environ.get("DAGSTER_POSTGRES_URL")
+        os.environ["DAGSTER_POSTGRES_URL"] = url  # for this process's reads of the instance
+        try:
+            server.start()
+            yield server
+        finally:
+            server.stop()
+            if previous is None:
+                os.environ.pop("DAGSTER_POSTGRES_URL", None)
+            else:
+                os.environ["DAGSTER_POSTGRES_URL"] = previous
+
+
+def table_root(output: Path, name: str) -> Path:
+    spec = TABLES[name]
+    return output / "intermediate" / spec.path if spec in INTERMEDIATES else output / spec.path
+
+
+def tables_of(output: Path, day: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every built table's rows of `day`."""
+    return {name: day_rows(table_root(output, name), day) for name in BUILT_TABLES}
+
+
+def built_alone(root: Path, sources: Path, day: str) -> dict[str, list[tuple[object, ...]]]:
+    assert materialize_days(local_settings(sources, root), day).success
+    return tables_of(root, day)
+
+
+def leftovers(output: Path) -> list[str]:
+    """Whatever a writer leaves behind outside the day folders: staged or moved-aside days,
+    and leases (the lease folders' lock files aside)."""
+    found = []
+    for folder in output.rglob("*"):
+        if folder.name in ("_staging", "_replaced"):
+            found += [str(p.relative_to(output)) for p in folder.iterdir()]
+        if folder.name == "_leases":
+            found += [str(p.relative_to(output)) for p in folder.iterdir() if p.name[0] != "."]
+    return sorted(found)
+
+
+def step_retries(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """The steps of a run that were retried."""
+    return [
+        str(e.dagster_event.step_key)
+        for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY)
+        if e.dagster_event is not None
+    ]
+
+
+def run_record(instance: dg.DagsterInstance, run_id: str) -> dg.RunRecord:
+    record = instance.get_run_record_by_id(run_id)
+    assert record is not None
+    return record
+
+
+def freeze(server: DagsterDev, run_id: str) -> list[psutil.Process]:
+    """SIGSTOP a run's worker and every process under it (its Spark driver's JVM)."""
+    worker = run_worker(server, run_id)
+    processes = [worker, *worker.children(recursive=True)]
+    for process in processes:
+        process.send_signal(signal.SIGSTOP)
+    return processes
+
+
+def thaw(processes: list[psutil.Process]) -> None:
+    for process in processes:
+        process.send_signal(signal.SIGCONT)
+
+
+def wait_for_staged_files(table: Path, run_id: str, timeout: float) -> None:
+    """Until Spark's task output for run `run_id` is under `table`'s staging folder."""
+    deadline = time.monotonic() + timeout
+    while not list((table / "_staging" / run_id).glob("_temporary/*/*")):
+        assert time.monotonic() < deadline, f"run {run_id} never wrote to {table}"
+        time.sleep(0.02)
+
+
+def test_three_runs_of_different_days_at_once_each_equal_the_day_built_alone(
+    production: DagsterDev, spark: SparkSession, tmp_path: Path
+) -> None:
+    run_ids = [launch_day_run(production, day, {"test": "three"}) for day in THREE_DAYS]
+
+    statuses = [wait_for_run(production, run_id, timeout=600) for run_id in run_ids]
+
+    assert statuses == ["SUCCESS"] * 3
+    with dg.DagsterInstance.from_config(str(production.home)) as instance:
+        records = [run_record(instance, run_id) for run_id in run_ids]
+        # They did run at once: one instant inside all three.
+        assert max(r.start_time or 0 for r in records) < min(r.end_time or 0 for r in records)
+        assert [step_retries(instance, run_id) for run_id in run_ids] == [[], [], []]
+    assert leftovers(production.output) == []
+    for day in THREE_DAYS:
+        alone = built_alone(tmp_path / day, production.sources, day)
+        assert len(alone[ADDON_AGGREGATES.name]) > 2000
+        assert tables_of(production.output, day) == alone
+
+
+def test_a_run_frozen_mid_write_survives_another_days_run_of_the_same_tables(
+    production: DagsterDev, spark: SparkSession, tmp_path: Path
+) -> None:
+    count_by_client_day = table_root(production.output, "count_by_client_day")
+    frozen_run = launch_day_run(production, FROZEN_DAY, {"test": "frozen"})
+    wait_for_staged_files(count_by_client_day, frozen_run, timeout=300)
+    frozen = freeze(production, frozen_run)
+    try:
+        staged = sorted((count_by_client_day / "_staging" / frozen_run).rglob("*"))
+        other_run = launch_day_run(production, OTHER_DAY, {"test": "frozen"})
+        assert wait_for_run(production, other_run, timeout=600) == "SUCCESS"
+        # The other run wrote the same table and left the frozen run's staging alone.
+        assert sorted((count_by_client_day / "_staging" / frozen_run).rglob("*")) == staged
+    finally:
+        thaw(frozen)
+
+    assert wait_for_run(production, frozen_run, timeout=600) == "SUCCESS"
+    with dg.DagsterInstance.from_config(str(production.home)) as instance:
+        assert step_retries(instance, frozen_run) == []
+        assert step_retries(instance, other_run) == []
+    assert leftovers(production.output) == []
+    for day in (FROZEN_DAY, OTHER_DAY):
+        assert tables_of(production.output, day) == built_alone(tmp_path, production.sources, day)
+
+
+def test_a_second_writer_of_a_day_a_live_run_holds_fails_at_once_naming_it(
+    production: DagsterDev, spark: SparkSession, tmp_path: Path
+) -> None:
+    count_by_client_day = table_root(production.output, "count_by_client_day")
+    holder = launch_day_run(production, HELD_DAY, {"test": "held"})
+    wait_for_staged_files(count_by_client_day, holder, timeout=300)
+    frozen = freeze(production, holder)  # the holder stays mid-write while the second writer tries
+    try:
+        env = child_env(
+            DAGSTER_HOME=str(tmp_path),
+            ADDON_OKRS_SOURCE_ROOT=production.sources.as_uri(),
+            ADDON_OKRS_OUTPUT_ROOT=production.output.as_uri(),
+        )
+        (tmp_path / "dagster.yaml").touch()
+        second = subprocess.run(
+            materialize_command(HELD_DAY),
+            cwd=PROJECT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        thaw(frozen)
+
+    output = second.stdout + second.stderr
+    (tmp_path / "second-writer.log").write_text(output)
+    assert second.returncode != 0
+    assert (
+        f"table count_by_client_day, submission_date_s3={HELD_DAY}: being written by run "
+        f"{holder} " in output
+    )
+    assert "wait for that run to finish" in output
+    assert "STEP_UP_FOR_RETRY" not in output
+    assert wait_for_run(production, holder, timeout=600) == "SUCCESS"
+    assert leftovers(production.output) == []
+    # The published day is the holder's whole output, the same as the day built alone.
+    assert tables_of(production.output, HELD_DAY) == built_alone(
+        tmp_path / "alone", production.sources, HELD_DAY
+    )
