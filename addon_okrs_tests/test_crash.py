@@ -1,5 +1,6 @@
 """A run killed (SIGKILL) in the middle of the final write loses nothing: the day keeps its
-previous output, and once the dead run's lease expires the next run of the day cleans up."""
+previous output, byte for byte, and once the dead run's lease expires the next writer of the
+table, a run of another day, cleans up after it."""
 
 import os
 import signal
@@ -18,7 +19,7 @@ from harness.servers import child_env, materialize_command
 from harness.settings import local_settings
 
 PROJECT = Path(__file__).resolve().parents[1]
-DAY = "20170501"
+DAY, NEXT_DAY = "20170501", "20170502"
 LEASE_SECONDS = 6  # the killed run's: the next run may take its days over this long after
 pytestmark = pytest.mark.slow
 
@@ -32,11 +33,12 @@ def lease_names(table: Path) -> list[str]:
     return sorted(p.name for p in (table / "_leases").iterdir() if not p.name.startswith("."))
 
 
-def test_sigkill_during_the_final_write_keeps_the_previous_day_and_the_next_run_cleans_up(
+def test_sigkill_during_the_final_write_keeps_the_previous_day_and_another_days_run_cleans_up(
     spark: SparkSession, tmp_path: Path
 ) -> None:
     sources, output = tmp_path / "sources", tmp_path / "output"
     generate_day(sources.as_uri(), DAY, clients=300_000, seed=4, samples=4)
+    generate_day(sources.as_uri(), NEXT_DAY, clients=1000, seed=5, samples=2)
     settings = local_settings(sources, output)
     assert materialize_days(settings, DAY).success
     table = output / ADDON_AGGREGATES.path
@@ -82,8 +84,12 @@ def test_sigkill_during_the_final_write_keeps_the_previous_day_and_the_next_run_
     assert lease_names(table) == [f"submission_date_s3={DAY}"]
     time.sleep(LEASE_SECONDS)  # the dead run renews nothing: its lease on the day expires
 
-    assert materialize_days(settings, DAY).success
+    assert materialize_days(settings, NEXT_DAY).success
 
-    assert sorted(p.name for p in table.iterdir()) == ["_leases", f"submission_date_s3={DAY}"]
-    assert lease_names(table) == []  # the next run released what it took
-    assert pq.read_table(day).num_rows == previous_rows
+    assert sorted(p.name for p in table.iterdir()) == [
+        "_leases",
+        f"submission_date_s3={DAY}",
+        f"submission_date_s3={NEXT_DAY}",
+    ]  # the dead run's staging is gone
+    assert lease_names(table) == []  # the next run took the dead one's over, and released it
+    assert files(day) == previous

@@ -163,6 +163,29 @@ def test_recover_cleans_up_dead_runs_and_leaves_live_ones_alone(
     assert leases(tmp_path) == ["submission_date_s3=20170605"]
 
 
+def test_a_run_killed_before_its_first_file_leaves_a_lease_the_next_writer_releases(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    store = TableStore(spark, warehouse(tmp_path))
+    store.write(TABLE, ["20170601"], frame(spark, "20170601", 10), "run-1")
+    table = tmp_path / "i" / TABLE
+    # Killed after taking the day's lease, before Spark wrote anything (one with Spark's own
+    # scratch folder only: the same).
+    (table / "_staging/dead/_temporary/0").mkdir(parents=True)
+    dead = Lease("dead", time.time() - 1, "gone-host", 1)
+    (table / "_leases/submission_date_s3=20170601").write_bytes(dead.to_bytes())
+
+    store.write(TABLE, ["20170602"], frame(spark, "20170602", 20), "run-2")
+
+    assert table_folders(tmp_path) == [
+        "_leases",
+        "submission_date_s3=20170601",
+        "submission_date_s3=20170602",
+    ]
+    assert leases(tmp_path) == []
+    assert rows(tmp_path, "20170601") == [("release", 10, 3)]
+
+
 def test_a_run_that_lost_its_lease_publishes_nothing(spark: SparkSession, tmp_path: Path) -> None:
     store = TableStore(spark, warehouse(tmp_path))
     store.write(TABLE, ["20170601"], frame(spark, "20170601", 10), "run-1")

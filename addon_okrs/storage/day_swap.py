@@ -17,6 +17,7 @@ from addon_okrs.storage.leases import (
     Lease,
     LeaseFolder,
     LeaseHeldError,
+    expired_by_owner,
     live_owners,
     take,
 )
@@ -74,18 +75,25 @@ class DayFolders:
     def recover(self, recoverer: str, holding: DayLeases | None = None) -> list[str]:
         """Clean up after every run that holds no live lease here (killed, machine lost, or
         stalled past its lease): each day it left half-swapped gets its previous output back,
-        and its staging goes. Each such day's lease is taken first (or already held, in
-        `holding`), which fences a stalled run out. Returns the runs cleaned up."""
-        live = live_owners(self.leases, self.clock())
+        its staging goes, and so do its expired leases. Each such day's lease is taken first
+        (or already held, in `holding`), which fences a stalled run out. Returns the runs
+        cleaned up."""
+        now = self.clock()
+        live = live_owners(self.leases, now)
+        expired = expired_by_owner(self.leases, now)
         cleaned = []
-        for run_id in self.leftover_runs():
+        for run_id in sorted(set(self.leftover_runs()) | set(expired)):
             if run_id == recoverer or run_id in live:
                 continue
             folders = sorted(
-                set(self.staging(run_id).subfolders()) | set(self.replaced(run_id).subfolders())
+                set(self.staging(run_id).subfolders())
+                | set(self.replaced(run_id).subfolders())
+                | set(expired.get(run_id, ()))
             )
             done = True
             for folder in folders:
+                if folder.startswith("_"):
+                    continue  # the writer's own scratch (Spark's _temporary): no day, no lease
                 if holding is not None and folder in holding.tokens:
                     self._clean_up_day(run_id, folder)
                     continue

@@ -354,6 +354,17 @@ def take(folder: LeaseFolder, name: str, lease: Lease, now: float, what: str) ->
     raise LeaseHeldError(f"{what}, {name}: the lease kept changing under this writer; try again")
 
 
+def expired_by_owner(folder: LeaseFolder, now: float) -> dict[str, list[str]]:
+    """The expired leases in `folder` by the run that held them: days a dead run may have left
+    staged, half-swapped, or merely leased (killed before its first file)."""
+    found: dict[str, list[str]] = {}
+    for name in folder.names():
+        lease = folder.read(name)
+        if lease is not None and lease[0] is not None and lease[0].expired(now):
+            found.setdefault(lease[0].owner, []).append(name)
+    return found
+
+
 def live_owners(folder: LeaseFolder, now: float) -> set[str]:
     """The runs holding an unexpired lease in `folder`."""
     owners = set()
