@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -16,11 +17,21 @@ import psutil
 import pytest
 from pyspark.sql import SparkSession
 
+from addon_okrs.defs.graph import built_asset_names
 from addon_okrs.storage.catalog import ADDON_AGGREGATES, INTERMEDIATES, TABLES
 from addon_okrs.tools.generate import generate_day
 from addon_okrs.tools.in_process import materialize_days
 from addon_okrs_tests.helpers import day_rows
-from harness.dagster_dev import PROJECT, DagsterDev, launch_day_run, run_worker, wait_for_run
+from harness.dagster_dev import (
+    PROJECT,
+    DagsterDeployment,
+    DagsterDev,
+    launch_backfill,
+    launch_day_run,
+    run_worker,
+    wait_for_backfill,
+    wait_for_run,
+)
 from harness.postgres import postgres_server
 from harness.servers import child_env, materialize_command
 from harness.settings import local_settings
@@ -30,30 +41,39 @@ PRODUCTION = Path(__file__).resolve().parents[1] / "deploy" / "dagster-productio
 THREE_DAYS = ["20170610", "20170611", "20170612"]
 FROZEN_DAY, OTHER_DAY = "20170613", "20170614"  # the first is large enough to catch mid-write
 HELD_DAY = "20170615"
+BACKFILL_DAYS = ["20170620", "20170621", "20170622", "20170623"]
 BUILT_TABLES = [name for name, spec in TABLES.items() if not spec.is_source]
+
+
+@contextmanager
+def instance_database(url: str) -> Iterator[None]:
+    """DAGSTER_POSTGRES_URL set in this process too, for its own reads of the instance."""
+    previous = os.environ.get("DAGSTER_POSTGRES_URL")
+    os.environ["DAGSTER_POSTGRES_URL"] = url
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("DAGSTER_POSTGRES_URL", None)
+        else:
+            os.environ["DAGSTER_POSTGRES_URL"] = previous
 
 
 @pytest.fixture(scope="module")
 def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterDev]:
     base = tmp_path_factory.mktemp("production")
-    with postgres_server() as url:
+    with postgres_server() as url, instance_database(url):
         server = DagsterDev(base, env={"DAGSTER_POSTGRES_URL": url}, instance_file=PRODUCTION)
         for seed, day in enumerate(THREE_DAYS):
             generate_day(server.sources.as_uri(), day, clients=3000, seed=40 + seed, samples=2)
         generate_day(server.sources.as_uri(), FROZEN_DAY, clients=150_000, seed=50, samples=2)
         generate_day(server.sources.as_uri(), OTHER_DAY, clients=2000, seed=51, samples=2)
         generate_day(server.sources.as_uri(), HELD_DAY, clients=150_000, seed=52, samples=2)
-        previous = os.environ.get("DAGSTER_POSTGRES_URL")
-        os.environ["DAGSTER_POSTGRES_URL"] = url  # for this process's reads of the instance
         try:
             server.start()
             yield server
         finally:
             server.stop()
-            if previous is None:
-                os.environ.pop("DAGSTER_POSTGRES_URL", None)
-            else:
-                os.environ["DAGSTER_POSTGRES_URL"] = previous
 
 
 def table_root(output: Path, name: str) -> Path:
@@ -205,3 +225,60 @@ def test_a_second_writer_of_a_day_a_live_run_holds_fails_at_once_naming_it(
     assert tables_of(production.output, HELD_DAY) == built_alone(
         tmp_path / "alone", production.sources, HELD_DAY
     )
+
+
+def test_the_daemon_killed_mid_backfill_and_restarted_completes_it_every_day_once(
+    tmp_path: Path,
+) -> None:
+    deployment = DagsterDeployment(
+        tmp_path,
+        env={"ADDON_OKRS_BACKFILL_DAYS_PER_RUN": "1"},
+        instance_file=PRODUCTION,
+    )
+    for seed, day in enumerate(BACKFILL_DAYS):
+        generate_day(deployment.sources.as_uri(), day, clients=2000, seed=60 + seed, samples=2)
+    backfill_runs = {}
+    with postgres_server() as url, instance_database(url):
+        deployment.env["DAGSTER_POSTGRES_URL"] = url
+        try:
+            deployment.start()
+            backfill_id = launch_backfill(deployment, built_asset_names, BACKFILL_DAYS)
+            backfill_runs = {"dagster/backfill": backfill_id}
+            deadline = time.monotonic() + 300
+            while not any(r["status"] == "STARTED" for r in deployment.runs(backfill_runs)):
+                assert time.monotonic() < deadline, "no run of the backfill started"
+                time.sleep(0.5)
+
+            deployment.kill_daemon()
+            at_the_kill = deployment.runs(backfill_runs)
+            time.sleep(10)  # the daemon is down: no run is dequeued or launched meanwhile
+            assert {r["runId"] for r in deployment.runs(backfill_runs)} == {
+                r["runId"] for r in at_the_kill
+            }
+            deployment.start_daemon()
+            status = wait_for_backfill(deployment, backfill_id, timeout=900)
+            runs = deployment.runs(backfill_runs)
+            with dg.DagsterInstance.from_config(str(deployment.home)) as instance:
+                materialized = {
+                    name: sorted(
+                        str(r.event_log_entry.dagster_event.partition)  # type: ignore[union-attr]
+                        for r in instance.fetch_materializations(
+                            dg.AssetKey(name), limit=100
+                        ).records
+                    )
+                    for name in built_asset_names
+                }
+        finally:
+            deployment.stop()
+
+    assert [r["status"] for r in at_the_kill].count("SUCCESS") < len(BACKFILL_DAYS)
+    assert status == "COMPLETED_SUCCESS"
+    assert sorted(r["status"] for r in runs) == ["SUCCESS"] * len(BACKFILL_DAYS)
+    tags = [{t["key"]: t["value"] for t in r["tags"]} for r in runs]
+    chunks = [
+        (t["dagster/asset_partition_range_start"], t["dagster/asset_partition_range_end"])
+        for t in tags
+    ]
+    assert sorted(chunks) == [(day, day) for day in BACKFILL_DAYS]  # a run a day, none twice
+    assert materialized == {name: BACKFILL_DAYS for name in built_asset_names}
+    assert leftovers(deployment.output) == []

@@ -21,6 +21,20 @@ from harness.servers import BIN, child_env, free_port, stop, wait_for_http
 PROJECT = Path(__file__).resolve().parents[1]
 
 
+def stop_all(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server and everything under it. Run workers of unfinished runs outlive the
+    server that launched them (as they outlive a daemon restart, by design), and so do their
+    code servers: they are killed too, so that no test leaves a run behind."""
+    try:
+        started = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        started = []
+    stop(process)
+    for child in started:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+
+
 @dataclass
 class DagsterDev:
     """`dagster dev` (webserver + daemon) on a free loopback port, restartable on its home."""
@@ -43,46 +57,42 @@ class DagsterDev:
     def output(self) -> Path:
         return self.base / "output"
 
-    def start(self) -> None:
-        home = self.home
-        if not home.exists():
-            home.mkdir()
-            shutil.copy(self.instance_file, home / "dagster.yaml")
-        port = free_port()
-        env = child_env(
-            DAGSTER_HOME=str(home),
+    def child_env(self) -> dict[str, str]:
+        """The environment of the servers: the home (with the instance file), the roots."""
+        if not self.home.exists():
+            self.home.mkdir()
+            shutil.copy(self.instance_file, self.home / "dagster.yaml")
+        return child_env(
+            DAGSTER_HOME=str(self.home),
             ADDON_OKRS_SOURCE_ROOT=self.sources.as_uri(),
             ADDON_OKRS_OUTPUT_ROOT=self.output.as_uri(),
             ADDON_OKRS_SENSOR_INTERVAL_SECONDS="5",
             ADDON_OKRS_LOOKBACK_DAYS="3",
             **self.env,
         )
-        command = ["dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
-        with (self.base / "dagster-dev.log").open("ab") as log:
-            self.process = subprocess.Popen(
-                [str(BIN / "dagster"), *command],
+
+    def spawn(self, command: list[str], log_name: str) -> subprocess.Popen[bytes]:
+        with (self.base / log_name).open("ab") as log:
+            return subprocess.Popen(
+                command,
                 cwd=PROJECT,
-                env=env,
+                env=self.child_env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+
+    def start(self) -> None:
+        port = free_port()
+        command = ["dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+        self.process = self.spawn([str(BIN / "dagster"), *command], "dagster-dev.log")
         self.url = f"http://127.0.0.1:{port}"
         wait_for_http(f"{self.url}/server_info", self.process, timeout=120)
 
     def stop(self) -> None:
-        """Stop dagster dev and everything it started. Run workers of unfinished runs outlive
-        it (as they outlive a daemon restart, by design), and so do their code servers: they
-        are killed too, so that no test leaves a run behind."""
+        """Stop dagster dev and everything it started (see stop_all)."""
         if self.process is not None:
-            try:
-                started = psutil.Process(self.process.pid).children(recursive=True)
-            except psutil.NoSuchProcess:
-                started = []
-            stop(self.process)
-            for process in started:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    process.kill()
+            stop_all(self.process)
             self.process = None
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -115,6 +125,47 @@ class DagsterDev:
         raise TimeoutError(
             f"runs tagged {tags} did not finish in {timeout:.0f}s: {self.runs(tags)}"
         )
+
+
+@dataclass
+class DagsterDeployment(DagsterDev):
+    """The webserver and the daemon as a deployment runs them, two processes
+    (`dagster-webserver`, `dagster-daemon run`), so that the daemon can die and come back on
+    its own."""
+
+    daemon: subprocess.Popen[bytes] | None = None
+    orphans: list[psutil.Process] = field(default_factory=list)  # a killed daemon's children
+
+    def start(self) -> None:
+        port = free_port()
+        command = ["-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+        self.process = self.spawn([str(BIN / "dagster-webserver"), *command], "webserver.log")
+        self.url = f"http://127.0.0.1:{port}"
+        self.start_daemon()
+        wait_for_http(f"{self.url}/server_info", self.process, timeout=120)
+
+    def start_daemon(self) -> None:
+        command = [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"]
+        self.daemon = self.spawn(command, "daemon.log")
+
+    def kill_daemon(self) -> None:
+        """SIGKILL the daemon process alone, as a crash would: the code server it started,
+        and the runs that one launched, carry on."""
+        assert self.daemon is not None
+        self.orphans += psutil.Process(self.daemon.pid).children(recursive=True)
+        self.daemon.kill()
+        self.daemon.wait()
+        self.daemon = None
+
+    def stop(self) -> None:
+        if self.daemon is not None:
+            stop_all(self.daemon)
+            self.daemon = None
+        super().stop()
+        for orphan in self.orphans:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                orphan.kill()
+        self.orphans = []
 
 
 LOCATION = "addon_okrs.definitions"
@@ -233,3 +284,19 @@ def run_worker(server: DagsterDev, run_id: str) -> psutil.Process:
         [start] = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_START)
     assert start.dagster_event is not None and start.dagster_event.pid is not None
     return psutil.Process(start.dagster_event.pid)
+
+
+BACKFILL_STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
+  ... on PartitionBackfill { status } } }"""
+
+
+def wait_for_backfill(server: DagsterDev, backfill_id: str, timeout: float) -> str:
+    """The backfill's status once it is no longer in progress."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = server.graphql(BACKFILL_STATUS, {"id": backfill_id})
+        status: str = answer["partitionBackfillOrError"]["status"]
+        if status != "REQUESTED":
+            return status
+        time.sleep(2)
+    raise TimeoutError(f"backfill {backfill_id} still in progress after {timeout:.0f}s")
