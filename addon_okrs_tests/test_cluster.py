@@ -1,15 +1,20 @@
 """The same code location on a real Spark standalone cluster and over Spark Connect, chosen by
-environment variables only, each giving the same day as local mode.
+environment variables only, each giving the same day as local mode; on the cluster, also with
+an executor killed in the middle of a stage.
 
 The servers run on loopback, started and stopped by these tests. Runs go through
 `dagster asset materialize` in a fresh process, as a user (or a deployment) runs them.
 """
 
+import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+import psutil
 import pytest
 from pyspark.sql import SparkSession
 
@@ -22,6 +27,8 @@ from harness.servers import (
     BIN,
     ConnectServer,
     child_env,
+    free_port,
+    get_json,
     loopback_env,
     materialize_command,
     spark_connect_server,
@@ -56,10 +63,8 @@ def local_result(
     return rows
 
 
-def materialize_in_a_fresh_process(
-    base: Path, sources: Path, spark_env: dict[str, str]
-) -> tuple[Path, str]:
-    """`dagster asset materialize` of every asset and check for DAY; the output root and log."""
+def run_env(base: Path, sources: Path, spark_env: dict[str, str]) -> dict[str, str]:
+    """A fresh DAGSTER_HOME under `base`, output to `base/out`, Spark chosen by `spark_env`."""
     home, out = base / "dagster_home", base / "out"
     home.mkdir(parents=True)
     env = {
@@ -72,22 +77,33 @@ def materialize_in_a_fresh_process(
     for unset in ("ADDON_OKRS_INTERMEDIATE_ROOT", "ADDON_OKRS_EXECUTOR"):
         if unset not in spark_env:
             env.pop(unset, None)
+    return env
+
+
+def materialize_in_a_fresh_process(
+    base: Path, sources: Path, spark_env: dict[str, str]
+) -> tuple[Path, str]:
+    """`dagster asset materialize` of every asset and check for DAY; the output root and log."""
+    env = run_env(base, sources, spark_env)
     command = materialize_command(DAY)
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     log = done.stdout + done.stderr
     (base / "materialize.log").write_text(log)
     assert done.returncode == 0, log[-5000:]
-    assert_every_step_succeeded(home)
-    return out, log
+    assert_every_step_succeeded(base / "dagster_home")
+    return base / "out", log
 
 
 def assert_every_step_succeeded(home: Path) -> None:
-    """From the run's event log (the processes' interleaved stdout can lose a line)."""
+    """From the run's event log (the processes' interleaved stdout can lose a line): every
+    step succeeded at its first attempt."""
     with dg.DagsterInstance.from_config(str(home)) as instance:
         [run] = instance.get_runs()
         steps = {s.step_key: s.status.value for s in instance.get_run_step_stats(run.run_id)}
+        retried = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY)
     assert run.status == dg.DagsterRunStatus.SUCCESS
     assert steps == {name: "SUCCESS" for name in built_asset_names}
+    assert retried == []
 
 
 def launched_step_processes(home: Path) -> list[str]:
@@ -117,6 +133,79 @@ def test_standalone_cluster_gives_the_local_result(
     assert "Executing steps in process" in log  # one driver, shared by every step
     assert [(a["name"], a["state"]) for a in apps] == [("addon_okrs", "FINISHED")]
     assert day_rows(out / OUTPUT, DAY) == local_result
+
+
+def executors(driver_ui: str) -> list[dict[str, Any]]:
+    """Every executor the running application has had (Spark's REST API on its driver)."""
+    try:
+        [app] = get_json(f"{driver_ui}/api/v1/applications")
+        found: list[dict[str, Any]] = get_json(
+            f"{driver_ui}/api/v1/applications/{app['id']}/allexecutors"
+        )
+    except (OSError, ValueError):
+        return []  # the driver's UI is not up yet (or not yet answering JSON)
+    return [e for e in found if e["id"] != "driver"]
+
+
+def executor_process(executor_id: str) -> psutil.Process:
+    """The JVM of standalone executor `executor_id` on this machine."""
+    for process in psutil.process_iter(["cmdline"]):
+        command = process.info["cmdline"] or []
+        backend = "org.apache.spark.executor.CoarseGrainedExecutorBackend" in command
+        if backend and command[command.index("--executor-id") + 1] == executor_id:
+            return process
+    raise LookupError(f"no process for executor {executor_id}")
+
+
+def test_an_executor_killed_mid_stage_costs_a_task_retry_not_the_run(
+    sources: Path, local_result: list[tuple[object, ...]], tmp_path: Path
+) -> None:
+    ui_port = free_port()
+    with spark_standalone_cluster(tmp_path / "cluster", workers=2, cores=1, memory="1g") as cluster:
+        env = run_env(
+            tmp_path / "run",
+            sources,
+            {
+                "ADDON_OKRS_SPARK_MASTER": cluster.master_url,
+                "ADDON_OKRS_SPARK_CONF": "spark.executor.memory=768m,"
+                f"spark.sql.shuffle.partitions=4,spark.ui.port={ui_port}",
+            },
+        )
+        driver_ui = f"http://127.0.0.1:{ui_port}"
+        with (tmp_path / "materialize.log").open("wb") as log:
+            run = subprocess.Popen(
+                materialize_command(DAY), env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        try:
+            # The first moment an executor runs a task: SIGKILL its JVM.
+            deadline = time.monotonic() + 300
+            busy: list[dict[str, Any]] = []
+            while not busy:
+                assert run.poll() is None, "the run ended before any task ran"
+                assert time.monotonic() < deadline, "no executor ever ran a task"
+                busy = [e for e in executors(driver_ui) if e["isActive"] and e["activeTasks"]]
+                time.sleep(0.05)
+            killed = busy[0]["id"]
+            executor_process(killed).send_signal(signal.SIGKILL)
+            # The driver sees it lost, and the cluster starts a replacement.
+            while True:
+                seen = {e["id"]: e["isActive"] for e in executors(driver_ui)}
+                if seen.get(killed) is False and sum(seen.values()) == 2:
+                    break
+                assert time.monotonic() < deadline, f"executors after the kill: {seen}"
+                time.sleep(0.5)
+            assert run.wait(timeout=600) == 0
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+
+    # The driver's own account: the killed executor's running task was lost, and run again.
+    log = (tmp_path / "materialize.log").read_text()
+    assert f"Lost executor {killed} on 127.0.0.1" in log
+    assert f"executor {killed}): ExecutorLostFailure" in log
+    assert_every_step_succeeded(tmp_path / "run" / "dagster_home")
+    assert day_rows(tmp_path / "run" / "out" / OUTPUT, DAY) == local_result
 
 
 @pytest.fixture(scope="module")

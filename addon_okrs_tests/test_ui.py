@@ -328,3 +328,43 @@ def test_the_okr_metrics_plot_day_by_day_and_the_report_shows_its_chart(
         assert okr in lines
     # The preview of okrs.png: FIGURE_INCHES at PREVIEW_DPI.
     assert chart == {"alt": f"OKRs as of {ONE_DAY}", "width": 660, "height": 550}
+
+
+STALENESS = """query($path: [String!]!, $days: [String!]!) {
+  assetNodeOrError(assetKey: {path: $path}) { ... on AssetNode {
+    staleStatusByPartition(partitions: $days) } } }"""
+
+
+def stale_status(server: DagsterDev, asset: str, days: list[str]) -> dict[str, str]:
+    node = server.graphql(STALENESS, {"path": [asset], "days": days})["assetNodeOrError"]
+    return dict(zip(days, node["staleStatusByPartition"], strict=True))
+
+
+def test_rebuilding_a_days_metrics_marks_stale_the_reports_whose_window_holds_it(
+    ui: DagsterDev, materialized_day: str
+) -> None:
+    # Days 20170604 and ONE_DAY (20170605) built whole; reports also as of 20170901 (its 90-day
+    # window, 20170604..20170901, holds both days) and 20170902 (20170605..20170902).
+    day, later = "20170604", ["20170605", "20170901", "20170902"]
+    assert wait_for_run(ui, materialize_day_as_the_ui_does(ui, BUILT, day), 300) == "SUCCESS"
+    for as_of in ("20170901", "20170902"):
+        run_id = materialize_day_as_the_ui_does(ui, ["addon_okr_report"], as_of)
+        assert wait_for_run(ui, run_id, timeout=300) == "SUCCESS"
+    assert stale_status(ui, "addon_okr_report", [day, *later]) == {
+        d: "FRESH" for d in [day, *later]
+    }
+
+    run_id = materialize_day_as_the_ui_does(ui, ["addon_okr_metrics"], day)
+    assert wait_for_run(ui, run_id, timeout=300) == "SUCCESS"
+
+    # The reports of D..D+89 read the rebuilt day; D+90 on does not.
+    assert stale_status(ui, "addon_okr_report", [day, *later]) == {
+        "20170604": "STALE",
+        "20170605": "STALE",
+        "20170901": "STALE",
+        "20170902": "FRESH",
+    }
+    assert stale_status(ui, "addon_okr_metrics", [day, "20170605"]) == {
+        "20170604": "FRESH",
+        "20170605": "FRESH",
+    }

@@ -109,11 +109,12 @@ class Runner:
         extra_env: dict[str, str] | None = None,
         event_log: bool = True,
         inspect: Callable[[Path, list[Path]], None] | None = None,
+        repo: Path = REPO,
     ) -> Sample:
         """One run of `command`; extra_env is added to the environment, and `event_log=False`
         leaves Spark's conf alone (a Spark Connect client cannot set the server's event log).
         `inspect` is called with the run's output root and event log files before the output
-        is removed."""
+        is removed. `repo`: the checkout whose code runs (this one unless told)."""
         self.count += 1
         folder = self.work / f"{self.count:03d}-{label}"
         events = folder / "events"
@@ -124,7 +125,7 @@ class Runner:
             DAGSTER_HOME=str(self.dagster_home),
             ADDON_OKRS_SOURCE_ROOT=source.as_uri(),
             ADDON_OKRS_OUTPUT_ROOT=out.as_uri(),
-            PYTHONPATH=str(REPO),
+            PYTHONPATH=str(repo),
             # backfill7 is one run over a range, which Dagster's CLI runs only for assets that
             # backfill as a single run.
             ADDON_OKRS_BACKFILL_DAYS_PER_RUN="0",
@@ -138,7 +139,7 @@ class Runner:
             a.replace("{out}", out.as_uri()).replace("{source}", source.as_uri()) for a in command
         ]
         log = folder / "log.txt"
-        measured = measure(command, env, log, cwd=REPO)
+        measured = measure(command, env, log, cwd=repo)
         if measured.returncode != 0:
             tail = "\n".join(log.read_text().splitlines()[-30:])
             raise SystemExit(f"{label} failed (exit {measured.returncode}); {log}:\n{tail}")

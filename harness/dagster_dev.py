@@ -63,12 +63,14 @@ class DagsterDev:
             self.home.mkdir()
             shutil.copy(self.instance_file, self.home / "dagster.yaml")
         return child_env(
-            DAGSTER_HOME=str(self.home),
-            ADDON_OKRS_SOURCE_ROOT=self.sources.as_uri(),
-            ADDON_OKRS_OUTPUT_ROOT=self.output.as_uri(),
-            ADDON_OKRS_SENSOR_INTERVAL_SECONDS="5",
-            ADDON_OKRS_LOOKBACK_DAYS="3",
-            **self.env,
+            **{
+                "DAGSTER_HOME": str(self.home),
+                "ADDON_OKRS_SOURCE_ROOT": self.sources.as_uri(),
+                "ADDON_OKRS_OUTPUT_ROOT": self.output.as_uri(),
+                "ADDON_OKRS_SENSOR_INTERVAL_SECONDS": "5",
+                "ADDON_OKRS_LOOKBACK_DAYS": "3",
+                **self.env,  # over the above
+            }
         )
 
     def spawn(self, command: list[str], log_name: str) -> subprocess.Popen[bytes]:

@@ -1,0 +1,72 @@
+"""The write protocol's cost: `materialize` of one day (the graph up to addon_aggregates and
+its checks) with this checkout's code against the same run with the code of the commit before
+the protocol (leases, recovery of dead runs only), interleaved round by round, each run a fresh
+process tree on the same cached day.
+
+    .venv/bin/python -m benchmarks.protocol [--before 0d848dd] [--clients 1000000] [--repeat 3]
+
+The other commit is checked out as a git worktree under .cache/bench/. Prints a markdown
+table (docs/performance.md quotes it)."""
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.results import GB, Sample
+from benchmarks.run import FIRST_DAY, REPO, Runner, source_data
+
+BEFORE = "0d848dd"  # the last commit before the lease protocol (6acbcea)
+
+
+def worktree(cache: Path, commit: str) -> Path:
+    """A checkout of `commit` under the cache, made once."""
+    folder = cache / f"worktree-{commit}"
+    if not folder.exists():
+        subprocess.run(
+            ["git", "-C", str(REPO), "worktree", "add", "--detach", str(folder), commit],
+            check=True,
+        )
+    return folder
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.protocol", description=__doc__)
+    parser.add_argument("--before", default=BEFORE, help="the commit to compare with")
+    parser.add_argument("--clients", type=int, default=1_000_000, help="clients in the day")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; figures are medians")
+    parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "bench")
+    args = parser.parse_args(argv)
+    cache = args.cache.resolve()
+    cache.mkdir(parents=True, exist_ok=True)
+    source = source_data(cache, args.clients, 1)
+    checkouts = {f"before ({args.before})": worktree(cache, args.before), "after": REPO}
+    work = Path(tempfile.mkdtemp(prefix="protocol-", dir=cache))
+    runner = Runner(work)
+    samples: dict[str, list[Sample]] = {label: [] for label in checkouts}
+    try:
+        for round_ in range(1, args.repeat + 1):
+            print(f"protocol round {round_}/{args.repeat}", flush=True)
+            for label, repo in checkouts.items():
+                command = runner.command("materialize", [FIRST_DAY])
+                samples[label].append(runner.run(label.split()[0], source, command, repo=repo))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\n`materialize`, one day of {args.clients:,} clients, {args.repeat} rounds:\n")
+    print("| code | wall s (median) | peak GB | Spark jobs | output rows | runs (s) |")
+    print("|---|---|---|---|---|---|")
+    for label, runs in samples.items():
+        walls = [s.wall for s in runs]
+        print(
+            f"| {label} | {statistics.median(walls):.1f} "
+            f"| {statistics.median(s.peak_rss for s in runs) / GB:.2f} "
+            f"| {runs[0].spark.jobs} | {runs[0].rows} | {', '.join(f'{w:.1f}' for w in walls)} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
