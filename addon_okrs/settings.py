@@ -104,7 +104,7 @@ SETTINGS: tuple[Setting, ...] = (
         "ADDON_OKRS_BACKFILL_DAYS_PER_RUN",
         None,
         "a backfill runs as runs of at most this many days, each one Spark application; "
-        "`0`: the whole range in one run",
+        "`0`: the whole range in one run (the report always backfills in one run)",
         field="backfill_days_per_run",
     ),
     Setting(

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
+from addon_okrs.dataset.days import day_range, days_since_epoch
 from addon_okrs.dataset.schema import DAY
 from addon_okrs.defs.graph import built_asset_names
 from addon_okrs.storage.catalog import ADDON_AGGREGATES
@@ -26,6 +27,7 @@ from harness.dagster_dev import (
     DagsterDev,
     launch_backfill,
     materialize_day_as_the_ui_does,
+    wait_for_backfill,
     wait_for_run,
 )
 from harness.reference import reference_addon_aggregates
@@ -129,21 +131,49 @@ def test_every_asset_is_listed_with_its_daily_partitions(ui: DagsterDev) -> None
 
 # Before the tests that use `materialized_day`: that day is then the asset's latest
 # materialization, the one its page shows.
-def test_a_backfill_launched_as_the_dialog_does_is_one_run_with_single_day_results(
+def run_days(run: dict[str, Any]) -> list[str]:
+    """The days a run built: its partition, or its range."""
+    tags = {t["key"]: t["value"] for t in run["tags"]}
+    if "dagster/partition" in tags:
+        return [tags["dagster/partition"]]
+    first, last = (
+        tags["dagster/asset_partition_range_start"],
+        tags["dagster/asset_partition_range_end"],
+    )
+    return day_range(first, days_between(first, last) + 1)
+
+
+def days_between(first: str, last: str) -> int:
+    return days_since_epoch(last) - days_since_epoch(first)
+
+
+def split_backfill(runs: list[dict[str, Any]]) -> tuple[list[list[str]], list[str]]:
+    """A finished backfill's runs: the days of each run of the Spark assets (every built asset
+    but the report, together), and every day of the report's runs, in order."""
+    spark_assets = sorted(a for a in BUILT if a != "addon_okr_report")
+    chunks, reports = [], []
+    for run in sorted(runs, key=lambda r: run_days(r)[0]):
+        assert run["status"] == "SUCCESS"
+        selection = sorted(a["path"][-1] for a in run["assetSelection"])
+        if selection == ["addon_okr_report"]:
+            reports += run_days(run)
+        else:
+            assert selection == spark_assets
+            chunks.append(run_days(run))
+    return chunks, reports
+
+
+def test_a_backfill_launched_as_the_dialog_does_is_one_spark_run_with_single_day_results(
     spark: SparkSession, ui: DagsterDev, tmp_path: Path
 ) -> None:
     backfill_id = launch_backfill(ui, BUILT, BACKFILL_DAYS)
 
-    [run] = ui.wait_for_runs({"dagster/backfill": backfill_id}, 1, timeout=300)
-    assert run["status"] == "SUCCESS"
-    tags = {t["key"]: t["value"] for t in run["tags"]}
-    assert (
-        tags["dagster/asset_partition_range_start"],
-        tags["dagster/asset_partition_range_end"],
-    ) == (
-        BACKFILL_DAYS[0],
-        BACKFILL_DAYS[-1],
-    )
+    assert wait_for_backfill(ui, backfill_id, timeout=600) == "COMPLETED_SUCCESS"
+    chunks, reports = split_backfill(ui.runs({"dagster/backfill": backfill_id}))
+    # The Spark assets in one run; then the reports of those days and of the 89 days after
+    # the last, whose 90-day windows hold them (their own run: no Spark), each day once.
+    assert chunks == [BACKFILL_DAYS]
+    assert reports == day_range(BACKFILL_DAYS[0], len(BACKFILL_DAYS) + 89)
     # Each day of the one run equals that day built alone.
     alone = tmp_path / "alone"
     for day in BACKFILL_DAYS:
@@ -180,24 +210,16 @@ def test_a_backfill_runs_in_chunks_of_the_configured_days_per_run(
     try:
         server.start()
         backfill_id = launch_backfill(server, BUILT, days)
-        runs = server.wait_for_runs({"dagster/backfill": backfill_id}, 3, timeout=600)
+        status = wait_for_backfill(server, backfill_id, timeout=900)
+        runs = server.runs({"dagster/backfill": backfill_id})
     finally:
         server.stop()
 
-    assert [r["status"] for r in runs] == ["SUCCESS"] * 3
-    chunks = []
-    for run in runs:
-        tags = {t["key"]: t["value"] for t in run["tags"]}
-        if "dagster/partition" in tags:
-            chunks.append((tags["dagster/partition"], tags["dagster/partition"]))
-        else:
-            chunks.append(
-                (
-                    tags["dagster/asset_partition_range_start"],
-                    tags["dagster/asset_partition_range_end"],
-                )
-            )
-    assert sorted(chunks) == [(days[0], days[1]), (days[2], days[3]), (days[4], days[4])]
+    assert status == "COMPLETED_SUCCESS"
+    chunks, reports = split_backfill(runs)
+    assert chunks == [days[0:2], days[2:4], days[4:5]]
+    # The reports (one run each time their metrics are in place), each day once.
+    assert reports == day_range(days[0], len(days) + 89)
     alone = tmp_path_factory.mktemp("chunks-alone")
     for day in days:
         assert materialize_days(local_settings(server.sources, alone), day).success
@@ -343,11 +365,12 @@ def stale_status(server: DagsterDev, asset: str, days: list[str]) -> dict[str, s
 def test_rebuilding_a_days_metrics_marks_stale_the_reports_whose_window_holds_it(
     ui: DagsterDev, materialized_day: str
 ) -> None:
-    # Days 20170604 and ONE_DAY (20170605) built whole; reports also as of 20170901 (its 90-day
-    # window, 20170604..20170901, holds both days) and 20170902 (20170605..20170902).
+    # Days 20170604 and ONE_DAY (20170605) built whole, then the reports as of 20170605, of
+    # 20170901 (its 90-day window, 20170604..20170901, holds both days) and of 20170902
+    # (20170605..20170902): each built after every metrics day in its window.
     day, later = "20170604", ["20170605", "20170901", "20170902"]
     assert wait_for_run(ui, materialize_day_as_the_ui_does(ui, BUILT, day), 300) == "SUCCESS"
-    for as_of in ("20170901", "20170902"):
+    for as_of in later:
         run_id = materialize_day_as_the_ui_does(ui, ["addon_okr_report"], as_of)
         assert wait_for_run(ui, run_id, timeout=300) == "SUCCESS"
     assert stale_status(ui, "addon_okr_report", [day, *later]) == {

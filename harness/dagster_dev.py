@@ -110,7 +110,7 @@ class DagsterDev:
     def runs(self, tags: dict[str, str]) -> list[dict[str, Any]]:
         query = """query($tags: [ExecutionTag!]) {
           runsOrError(filter: {tags: $tags}) { ... on Runs { results {
-            runId status startTime endTime tags { key value } } } } }"""
+            runId status startTime endTime tags { key value } assetSelection { path } } } } }"""
         tag_list = [{"key": k, "value": v} for k, v in tags.items()]
         return self.graphql(query, {"tags": tag_list})["runsOrError"]["results"]
 

@@ -70,7 +70,21 @@ def addon_okr_metrics(context: dg.AssetExecutionContext, addon_aggregates: DataF
 PREVIEW_DPI = 55
 
 
-@daily_asset(kinds=frozenset({"html"}), deps=[addon_okr_metrics])
+# The report as of D reads the metrics of the WINDOW_DAYS days ending with D, and says so:
+# rebuilding a day's metrics makes the reports of that day and the 89 after it stale (and no
+# other), and a backfill builds a report only once every metrics day of its window that the
+# backfill also builds is in place. Days before the first partition simply do not exist.
+REPORT_WINDOW = dg.TimeWindowPartitionMapping(
+    start_offset=-(report.WINDOW_DAYS - 1),
+    end_offset=0,
+    allow_nonexistent_upstream_partitions=True,
+)
+
+
+@daily_asset(
+    kinds=frozenset({"html"}),
+    deps=[dg.AssetDep(addon_okr_metrics, partition_mapping=REPORT_WINDOW)],
+)
 def addon_okr_report(
     context: dg.AssetExecutionContext, reports: ReportStoreResource
 ) -> dg.MaterializeResult:
