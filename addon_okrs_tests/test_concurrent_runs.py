@@ -9,7 +9,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import dagster as dg
@@ -41,7 +41,9 @@ PRODUCTION = Path(__file__).resolve().parents[1] / "deploy" / "dagster-productio
 THREE_DAYS = ["20170610", "20170611", "20170612"]
 FROZEN_DAY, OTHER_DAY = "20170613", "20170614"  # the first is large enough to catch mid-write
 HELD_DAY = "20170615"
-BACKFILL_DAYS = ["20170620", "20170621", "20170622", "20170623"]
+BACKFILL_DAYS = ["20170620", "20170621", "20170622"]
+# The backfill's assets: all but the report, whose days a backfill extends by 89 (test_ui.py).
+BACKFILLED = [name for name in built_asset_names if name != "addon_okr_report"]
 BUILT_TABLES = [name for name, spec in TABLES.items() if not spec.is_source]
 
 
@@ -66,9 +68,9 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterDev]
         server = DagsterDev(base, env={"DAGSTER_POSTGRES_URL": url}, instance_file=PRODUCTION)
         for seed, day in enumerate(THREE_DAYS):
             generate_day(server.sources.as_uri(), day, clients=3000, seed=40 + seed, samples=2)
-        generate_day(server.sources.as_uri(), FROZEN_DAY, clients=150_000, seed=50, samples=2)
+        generate_day(server.sources.as_uri(), FROZEN_DAY, clients=60_000, seed=50, samples=2)
         generate_day(server.sources.as_uri(), OTHER_DAY, clients=2000, seed=51, samples=2)
-        generate_day(server.sources.as_uri(), HELD_DAY, clients=150_000, seed=52, samples=2)
+        generate_day(server.sources.as_uri(), HELD_DAY, clients=60_000, seed=52, samples=2)
         try:
             server.start()
             yield server
@@ -123,13 +125,15 @@ def freeze(server: DagsterDev, run_id: str) -> list[psutil.Process]:
     worker = run_worker(server, run_id)
     processes = [worker, *worker.children(recursive=True)]
     for process in processes:
-        process.send_signal(signal.SIGSTOP)
+        with suppress(psutil.NoSuchProcess):  # a short-lived child (Hadoop's chmod) is gone
+            process.send_signal(signal.SIGSTOP)
     return processes
 
 
 def thaw(processes: list[psutil.Process]) -> None:
     for process in processes:
-        process.send_signal(signal.SIGCONT)
+        with suppress(psutil.NoSuchProcess):
+            process.send_signal(signal.SIGCONT)
 
 
 def wait_for_staged_files(table: Path, run_id: str, timeout: float) -> None:
@@ -242,7 +246,7 @@ def test_the_daemon_killed_mid_backfill_and_restarted_completes_it_every_day_onc
         deployment.env["DAGSTER_POSTGRES_URL"] = url
         try:
             deployment.start()
-            backfill_id = launch_backfill(deployment, built_asset_names, BACKFILL_DAYS)
+            backfill_id = launch_backfill(deployment, BACKFILLED, BACKFILL_DAYS)
             backfill_runs = {"dagster/backfill": backfill_id}
             deadline = time.monotonic() + 300
             while not any(r["status"] == "STARTED" for r in deployment.runs(backfill_runs)):
@@ -266,7 +270,7 @@ def test_the_daemon_killed_mid_backfill_and_restarted_completes_it_every_day_onc
                             dg.AssetKey(name), limit=100
                         ).records
                     )
-                    for name in built_asset_names
+                    for name in BACKFILLED
                 }
         finally:
             deployment.stop()
@@ -280,5 +284,5 @@ def test_the_daemon_killed_mid_backfill_and_restarted_completes_it_every_day_onc
         for t in tags
     ]
     assert sorted(chunks) == [(day, day) for day in BACKFILL_DAYS]  # a run a day, none twice
-    assert materialized == {name: BACKFILL_DAYS for name in built_asset_names}
+    assert materialized == {name: BACKFILL_DAYS for name in BACKFILLED}
     assert leftovers(deployment.output) == []

@@ -209,17 +209,16 @@ def test_a_backfill_runs_in_chunks_of_the_configured_days_per_run(
     generate_days(server.sources.as_uri(), days[0], len(days), clients=800, seed=5, samples=2)
     try:
         server.start()
-        backfill_id = launch_backfill(server, BUILT, days)
+        # The Spark assets only: the report's runs are the other backfill test's subject.
+        spark_assets = [a for a in BUILT if a != "addon_okr_report"]
+        backfill_id = launch_backfill(server, spark_assets, days)
         status = wait_for_backfill(server, backfill_id, timeout=900)
         runs = server.runs({"dagster/backfill": backfill_id})
     finally:
         server.stop()
 
     assert status == "COMPLETED_SUCCESS"
-    chunks, reports = split_backfill(runs)
-    assert chunks == [days[0:2], days[2:4], days[4:5]]
-    # The reports (one run each time their metrics are in place), each day once.
-    assert reports == day_range(days[0], len(days) + 89)
+    assert split_backfill(runs) == ([days[0:2], days[2:4], days[4:5]], [])
     alone = tmp_path_factory.mktemp("chunks-alone")
     for day in days:
         assert materialize_days(local_settings(server.sources, alone), day).success
