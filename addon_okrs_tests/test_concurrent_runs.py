@@ -18,7 +18,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from addon_okrs.defs.graph import built_asset_names
-from addon_okrs.storage.catalog import ADDON_AGGREGATES, INTERMEDIATES, TABLES
+from addon_okrs.storage.catalog import ADDON_AGGREGATES, TABLES
 from addon_okrs.tools.generate import generate_day
 from addon_okrs.tools.in_process import materialize_days
 from addon_okrs_tests.helpers import day_rows
@@ -34,7 +34,7 @@ from harness.dagster_dev import (
 )
 from harness.postgres import postgres_server
 from harness.servers import child_env, materialize_command
-from harness.settings import local_settings
+from harness.settings import local_settings, local_table
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 PRODUCTION = Path(__file__).resolve().parents[1] / "deploy" / "dagster-production.yaml"
@@ -78,14 +78,9 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterDev]
             server.stop()
 
 
-def table_root(output: Path, name: str) -> Path:
-    spec = TABLES[name]
-    return output / "intermediate" / spec.path if spec in INTERMEDIATES else output / spec.path
-
-
 def tables_of(output: Path, day: str) -> dict[str, list[tuple[object, ...]]]:
     """Every built table's rows of `day`."""
-    return {name: day_rows(table_root(output, name), day) for name in BUILT_TABLES}
+    return {name: day_rows(local_table(output, name), day) for name in BUILT_TABLES}
 
 
 def built_alone(root: Path, sources: Path, day: str) -> dict[str, list[tuple[object, ...]]]:
@@ -136,6 +131,16 @@ def thaw(processes: list[psutil.Process]) -> None:
             process.send_signal(signal.SIGCONT)
 
 
+def launch_and_freeze_mid_write(
+    server: DagsterDev, day: str, tags: dict[str, str]
+) -> tuple[str, list[psutil.Process]]:
+    """A run of `day`, frozen once Spark's task output is in its count_by_client_day staging;
+    its id and its frozen processes."""
+    run_id = launch_day_run(server, day, tags)
+    wait_for_staged_files(local_table(server.output, "count_by_client_day"), run_id, timeout=300)
+    return run_id, freeze(server, run_id)
+
+
 def wait_for_staged_files(table: Path, run_id: str, timeout: float) -> None:
     """Until Spark's task output for run `run_id` is under `table`'s staging folder."""
     deadline = time.monotonic() + timeout
@@ -167,10 +172,8 @@ def test_three_runs_of_different_days_at_once_each_equal_the_day_built_alone(
 def test_a_run_frozen_mid_write_survives_another_days_run_of_the_same_tables(
     production: DagsterDev, spark: SparkSession, tmp_path: Path
 ) -> None:
-    count_by_client_day = table_root(production.output, "count_by_client_day")
-    frozen_run = launch_day_run(production, FROZEN_DAY, {"test": "frozen"})
-    wait_for_staged_files(count_by_client_day, frozen_run, timeout=300)
-    frozen = freeze(production, frozen_run)
+    count_by_client_day = local_table(production.output, "count_by_client_day")
+    frozen_run, frozen = launch_and_freeze_mid_write(production, FROZEN_DAY, {"test": "frozen"})
     try:
         staged = sorted((count_by_client_day / "_staging" / frozen_run).rglob("*"))
         other_run = launch_day_run(production, OTHER_DAY, {"test": "frozen"})
@@ -192,10 +195,8 @@ def test_a_run_frozen_mid_write_survives_another_days_run_of_the_same_tables(
 def test_a_second_writer_of_a_day_a_live_run_holds_fails_at_once_naming_it(
     production: DagsterDev, spark: SparkSession, tmp_path: Path
 ) -> None:
-    count_by_client_day = table_root(production.output, "count_by_client_day")
-    holder = launch_day_run(production, HELD_DAY, {"test": "held"})
-    wait_for_staged_files(count_by_client_day, holder, timeout=300)
-    frozen = freeze(production, holder)  # the holder stays mid-write while the second writer tries
+    # The holder stays mid-write while the second writer tries.
+    holder, frozen = launch_and_freeze_mid_write(production, HELD_DAY, {"test": "held"})
     try:
         env = child_env(
             DAGSTER_HOME=str(tmp_path),

@@ -20,24 +20,20 @@ import pyarrow.parquet as pq
 
 from addon_okrs.dataset.days import day_range
 from addon_okrs.defs.graph import built_asset_names
-from addon_okrs.storage.catalog import INTERMEDIATES, TABLES, day_folder
+from addon_okrs.storage.catalog import TABLES, day_folder
 from addon_okrs.tools.generate import generate_days
 from benchmarks.run import REPO
 from harness.dagster_dev import DagsterDeployment, launch_backfill, wait_for_backfill
 from harness.postgres import postgres_server
+from harness.settings import local_table
 
 FIRST_DAY = "20170301"
 PRODUCTION = REPO / "deploy" / "dagster-production.yaml"
 BUILT_TABLES = [name for name, spec in TABLES.items() if not spec.is_source]
 
 
-def table_root(output: Path, name: str) -> Path:
-    spec = TABLES[name]
-    return output / "intermediate" / spec.path if spec in INTERMEDIATES else output / spec.path
-
-
 def day_rows(output: Path, name: str, day: str) -> list[tuple[object, ...]]:
-    rows = pq.read_table(table_root(output, name) / day_folder(day)).to_pylist()
+    rows = pq.read_table(local_table(output, name) / day_folder(day)).to_pylist()
     return sorted((tuple(r.values()) for r in rows), key=repr)
 
 

@@ -30,6 +30,12 @@ def local_settings(sources: Path, output: Path, **overrides: Any) -> Settings:
     return Settings(**fields)
 
 
+def local_table(output: Path, name: str) -> Path:
+    """The folder of table `name` below an output root laid out as local_settings lays it
+    (and as a run with only ADDON_OKRS_OUTPUT_ROOT set does): placed by the Warehouse."""
+    return Path(local_settings(output, output).warehouse().table(name).location.path)
+
+
 def local_spark() -> SparkSession:
     """The session that runs with local_settings share (getOrCreate: one per process)."""
     return SparkResource(spark_config=session_conf(LOCAL_MASTER, None, SMALL_SPARK)).get_session()
