@@ -177,16 +177,28 @@ def test_an_executor_killed_mid_stage_costs_a_task_retry_not_the_run(
                 materialize_command(DAY), env=env, stdout=log, stderr=subprocess.STDOUT
             )
         try:
-            # The first moment an executor runs a task: SIGKILL its JVM.
+            # An executor running a task is frozen (SIGSTOP); a second later the driver still
+            # counts the task as running, so its end was never reported, and the frozen JVM
+            # cannot report it now: SIGKILL it then, and a running task is lost for certain.
+            # (Killed straight away, the task may have just finished: no task lost, seen in CI.)
             deadline = time.monotonic() + 300
-            busy: list[dict[str, Any]] = []
-            while not busy:
-                assert run.poll() is None, "the run ended before any task ran"
-                assert time.monotonic() < deadline, "no executor ever ran a task"
+            killed = None
+            while killed is None:
+                assert run.poll() is None, "the run ended before an executor was killed"
+                assert time.monotonic() < deadline, "no executor was ever frozen mid-task"
                 busy = [e for e in executors(driver_ui) if e["isActive"] and e["activeTasks"]]
-                time.sleep(0.05)
-            killed = busy[0]["id"]
-            executor_process(killed).send_signal(signal.SIGKILL)
+                if not busy:
+                    time.sleep(0.05)
+                    continue
+                frozen, process = busy[0]["id"], executor_process(busy[0]["id"])
+                process.suspend()
+                time.sleep(1.0)
+                still = {e["id"]: e["activeTasks"] for e in executors(driver_ui)}
+                if still.get(frozen):
+                    process.send_signal(signal.SIGKILL)
+                    killed = frozen
+                else:
+                    process.resume()
             # The driver sees it lost, and the cluster starts a replacement.
             while True:
                 seen = {e["id"]: e["isActive"] for e in executors(driver_ui)}
