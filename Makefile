@@ -13,9 +13,9 @@ export UV_PYTHON_DOWNLOADS := never
 # Runs of `make run` land in the same instance that `dagster dev` shows.
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup run test java chromium postgres lint dev layers dagster-home bench screenshots
+.PHONY: setup run test java spark-jars chromium postgres lint dev layers dagster-home bench screenshots
 
-setup: $(VENV)/.synced java
+setup: $(VENV)/.synced java spark-jars
 
 $(UV):
 	$(PYTHON) -m venv $(BOOTSTRAP)
@@ -27,6 +27,10 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 
 java:
 	@sh scripts/ensure-java.sh
+
+# Spark's S3 connector, pinned and verified (addon-okrs fetch-jars): needed for s3:// roots only.
+spark-jars: $(VENV)/.synced
+	@sh scripts/ensure-spark-jars.sh $(VENV)
 
 chromium:
 	@sh scripts/ensure-chromium.sh

@@ -14,12 +14,13 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from addon_okrs.dataset.days import InvalidDayError, parse_day
 from addon_okrs.dataset.report import DEFAULT_BASELINE_DAYS
 from addon_okrs.dataset.sizing import TARGET_FILE_MB
 from addon_okrs.storage.leases import DEFAULT_LEASE_SECONDS
-from addon_okrs.storage.locations import S3Options, normalise_root
+from addon_okrs.storage.locations import S3_SCHEMES, S3Options, normalise_root
 from addon_okrs.storage.warehouse import Warehouse
 
 
@@ -78,6 +79,20 @@ SETTINGS: tuple[Setting, ...] = (
         "JSON object; they override the project's defaults",
     ),
     Setting(
+        "ADDON_OKRS_SPARK_S3",
+        None,
+        "who gives Spark its S3 access for `s3://`/`s3a://` roots: `project` (the pinned S3A "
+        "jars and `fs.s3a.*` settings from the S3 settings below) or `cluster` (the cluster's "
+        "own, e.g. EMR's EMRFS; nothing added). Over Spark Connect the server's own is used",
+        field="spark_s3",
+    ),
+    Setting(
+        "ADDON_OKRS_SPARK_JARS",
+        "the set-up's `.cache/m2`",
+        "Spark's S3 connector jars (`hadoop-aws`, the AWS SDK bundle), comma-separated paths "
+        "or URLs, for a mirror or a cluster image that has them",
+    ),
+    Setting(
         "ADDON_OKRS_EXECUTOR",
         "`in_process`; `multiprocess` with a Spark Connect remote",
         "how a run executes its steps: `in_process` or `multiprocess`",
@@ -134,13 +149,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "ADDON_OKRS_S3_ENDPOINT_URL",
         "unset (AWS)",
-        "an S3-compatible endpoint, for the sensor's listing and the folder work outside Spark",
+        "an S3-compatible endpoint (path-style addressing), for Spark and the folder work "
+        "outside it",
         fallbacks=("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
     ),
     Setting(
         "AWS_REGION",
         "unset",
-        "the S3 region for the folder work outside Spark",
+        "the S3 region, for Spark and the folder work outside it (`us-east-1` with an endpoint)",
         fallbacks=("AWS_DEFAULT_REGION",),
     ),
     Setting(
@@ -156,6 +172,7 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 EXECUTORS = ("in_process", "multiprocess")
+SPARK_S3 = ("project", "cluster")
 _DECLARED = {s.env: s for s in SETTINGS}
 
 
@@ -220,6 +237,8 @@ class Settings:
     spark_master: str = "local[*]"
     spark_remote: str | None = None
     spark_conf: Mapping[str, str] = field(default_factory=dict)
+    spark_s3: str = "project"
+    spark_jars: tuple[str, ...] = ()
     executor: str = "in_process"
     min_success_markers: int = 1
     allow_unready_sources: bool = False
@@ -238,6 +257,10 @@ class Settings:
         for name in ("source_root", "output_root", "intermediate_root"):
             setting = f"ADDON_OKRS_{name.upper()}"
             object.__setattr__(self, name, normalise_root(getattr(self, name), setting))
+        if self.spark_s3 not in SPARK_S3:
+            raise SettingsError(
+                f"ADDON_OKRS_SPARK_S3={self.spark_s3!r}: choose one of {', '.join(SPARK_S3)}"
+            )
         if self.executor not in EXECUTORS:
             raise SettingsError(
                 f"ADDON_OKRS_EXECUTOR={self.executor!r}: choose one of {', '.join(EXECUTORS)}"
@@ -320,6 +343,10 @@ class Settings:
             spark_master=get("ADDON_OKRS_SPARK_MASTER") or cls.spark_master,
             spark_remote=remote,
             spark_conf=parse_spark_conf(get("ADDON_OKRS_SPARK_CONF") or ""),
+            spark_s3=(get("ADDON_OKRS_SPARK_S3") or cls.spark_s3).strip().lower(),
+            spark_jars=tuple(
+                j.strip() for j in (get("ADDON_OKRS_SPARK_JARS") or "").split(",") if j.strip()
+            ),
             executor=(get("ADDON_OKRS_EXECUTOR") or ("multiprocess" if remote else "in_process"))
             .strip()
             .lower(),
@@ -336,6 +363,12 @@ class Settings:
             java_home=get("JAVA_HOME"),
             dagster_home=get("DAGSTER_HOME"),
         )
+
+    @property
+    def uses_s3(self) -> bool:
+        """Whether any root is on S3."""
+        roots = (self.source_root, self.output_root, self.intermediate_root)
+        return any(urlparse(r).scheme in S3_SCHEMES for r in roots)
 
     @property
     def s3(self) -> S3Options:

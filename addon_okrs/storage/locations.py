@@ -5,6 +5,7 @@ pyarrow.fs runs in this process, so it works the same under local Spark, a clust
 Spark Connect, where there is no JVM-side Hadoop FileSystem to borrow.
 """
 
+import contextlib
 import os
 from dataclasses import dataclass
 from urllib.parse import unquote, urlparse
@@ -111,7 +112,14 @@ class Location:
         return isinstance(self.fs, pafs.LocalFileSystem)
 
     def exists(self) -> bool:
-        return self.fs.get_file_info(self.path).type != pafs.FileType.NotFound
+        """A file, or a folder holding at least one file. On an object store a folder is only
+        a key prefix: an emptied one may still be listed (directory entries of SeaweedFS or
+        MinIO, zero-byte `name/` markers), but holds nothing, so it does not exist here."""
+        found = self.fs.get_file_info(self.path).type
+        if found != pafs.FileType.Directory or self.is_local:
+            return found != pafs.FileType.NotFound
+        inside = pafs.FileSelector(self.path, recursive=True, allow_not_found=True)
+        return any(i.type == pafs.FileType.File for i in self.fs.get_file_info(inside))
 
     def subfolders(self) -> list[str]:
         """Names of the folders directly below (empty if this folder does not exist)."""
@@ -147,7 +155,11 @@ class Location:
             pass
 
     def delete(self) -> None:
-        if self.exists():
+        """Remove the folder and all below it; one already gone is not an error."""
+        if self.fs.get_file_info(self.path).type == pafs.FileType.NotFound:
+            return
+        # An object store's emptied prefix may be listed, yet hold nothing to delete.
+        with contextlib.suppress(FileNotFoundError):
             self.fs.delete_dir(self.path)
 
     def delete_if_empty(self) -> None:

@@ -126,7 +126,10 @@ class TableStore:
             staging = folders.staging(run_id)
             bytes_per_record = table.bytes_per_record() if table.spec.sized else None
             frame.write.mode("overwrite").partitionBy(DAY).parquet(staging.uri)
-            unexpected = set(staging.subfolders()) - {day_folder(d) for d in days}
+            # Hidden names (Spark's emptied `_temporary`, still listed on some S3 servers)
+            # are not days, as Spark's own readers skip them.
+            found = {f for f in staging.subfolders() if not f.startswith(("_", "."))}
+            unexpected = found - {day_folder(d) for d in days}
             if unexpected:
                 raise RuntimeError(
                     f"table {name}: the frame holds days outside this run ({sorted(unexpected)}); "

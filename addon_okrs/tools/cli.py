@@ -15,6 +15,7 @@ from addon_okrs.settings import Settings, SettingsError, markdown_table
 from addon_okrs.storage.catalog import ADDON_AGGREGATES, ADDON_OKR_METRICS, ADDON_OKR_REPORT
 from addon_okrs.storage.leases import LeaseHeldError
 from addon_okrs.storage.locations import StorageConfigError, normalise_root
+from addon_okrs.storage.s3a import ConnectorError
 from addon_okrs.storage.warehouse import Warehouse
 from addon_okrs.tools.generate import GeneratedDay, generate_days
 
@@ -125,6 +126,17 @@ def cmd_recover(args: argparse.Namespace, settings: Settings) -> int:
             + (f"; still writing (live lease): {', '.join(still)}" if still else "")
         )
     print("recover: done")
+    return 0
+
+
+def cmd_fetch_jars(args: argparse.Namespace, settings: Settings) -> int:
+    """Fetch and verify Spark's S3 connector (the set-up runs this); --relock pins it anew."""
+    from addon_okrs.tools.fetch_jars import fetch, relock
+
+    if args.relock:
+        for jar in relock():
+            print(f"pinned {jar.coordinate} ({jar.size:,} bytes, sha256 {jar.sha256})")
+    fetch()
     return 0
 
 
@@ -251,6 +263,17 @@ def parser() -> argparse.ArgumentParser:
     )
     recover.set_defaults(run=cmd_recover)
 
+    jars = commands.add_parser(
+        "fetch-jars",
+        help="fetch and verify Spark's S3 connector (hadoop-aws and the AWS SDK bundle)",
+    )
+    jars.add_argument(
+        "--relock",
+        action="store_true",
+        help="pin hadoop-aws at the installed PySpark's Hadoop, and its dependencies, anew",
+    )
+    jars.set_defaults(run=cmd_fetch_jars)
+
     shown = commands.add_parser("settings", help="print the settings in force")
     shown.add_argument(
         "--markdown", action="store_true", help="the table of every setting, as in the README"
@@ -263,7 +286,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.run(args, Settings.from_env()))
-    except (StorageConfigError, SettingsError, InvalidDayError, LeaseHeldError) as error:
+    except (
+        StorageConfigError,
+        SettingsError,
+        InvalidDayError,
+        LeaseHeldError,
+        ConnectorError,
+    ) as error:
         print(f"addon-okrs: {error}", file=sys.stderr)
         return 2
 

@@ -12,6 +12,7 @@ from pydantic import Field
 from pyspark.sql import SparkSession
 
 from addon_okrs.settings import Settings
+from addon_okrs.storage.s3a import ConnectorError, connector_jars, s3a_conf
 
 # Local-mode settings that suit a laptop-sized day; any of them can be overridden in `conf`.
 # What the plan relies on to be fast anywhere (transforms.by_client): joins on (day, client,
@@ -60,14 +61,43 @@ def find_java(java_home: str | None) -> str:
     )
 
 
-def session_conf(master: str, remote: str | None, overrides: Mapping[str, str]) -> dict[str, str]:
+def session_conf(
+    master: str,
+    remote: str | None,
+    overrides: Mapping[str, str],
+    s3: Mapping[str, str] | None = None,
+) -> dict[str, str]:
     """Every Spark setting a run's session is built with: the Connect remote (which wins) or
-    the master, the plan's defaults, local mode's defaults in local mode, then `overrides`
-    (settings: ADDON_OKRS_SPARK_CONF), which win over all of them."""
+    the master, the plan's defaults, local mode's defaults in local mode, the S3 connector's
+    (`s3`, from `s3_conf`), then `overrides` (settings: ADDON_OKRS_SPARK_CONF), which win over
+    all of them, but for `spark.jars`, whose jars are added to the connector's."""
     if remote:
         return {"spark.remote": remote, **PLAN_DEFAULTS, **overrides}
     local = LOCAL_DEFAULTS if master.startswith("local") else {}
-    return {"spark.master": master, **PLAN_DEFAULTS, **local, **overrides}
+    conf = {"spark.master": master, **PLAN_DEFAULTS, **local, **(s3 or {}), **overrides}
+    jars = [
+        j
+        for text in ((s3 or {}).get("spark.jars"), overrides.get("spark.jars"))
+        if text
+        for j in text.split(",")
+    ]
+    if jars:
+        conf["spark.jars"] = ",".join(dict.fromkeys(jars))
+    return conf
+
+
+def s3_conf(settings: Settings) -> tuple[dict[str, str], str | None]:
+    """The connector's jars and `fs.s3a.*` settings when a root is on S3 and the project gives
+    Spark its S3 access (ADDON_OKRS_SPARK_S3=project, not over Connect, whose server has its
+    own); else nothing. With the connector missing: no settings, and the message to fail with
+    when the session is first asked for (a run with local roots never is)."""
+    if not settings.uses_s3 or settings.spark_remote or settings.spark_s3 == "cluster":
+        return {}, None
+    try:
+        jars = connector_jars(settings.spark_jars)
+    except ConnectorError as error:
+        return {}, str(error)
+    return {"spark.jars": ",".join(jars), **s3a_conf(settings.s3)}, None
 
 
 class SparkResource(LazyPySparkResource):
@@ -79,6 +109,9 @@ class SparkResource(LazyPySparkResource):
     java_home: str | None = Field(
         default=None, description="the Java runtime for local Spark (else java on PATH)"
     )
+    connector_error: str | None = Field(
+        default=None, description="why an S3 root cannot be reached: the connector is missing"
+    )
 
     @property
     def is_local(self) -> bool:
@@ -88,6 +121,8 @@ class SparkResource(LazyPySparkResource):
 
     @property
     def spark_session(self) -> SparkSession:
+        if self.connector_error:
+            raise ConnectorError(self.connector_error)
         if self.is_local:
             find_java(self.java_home)
         session: SparkSession = super().spark_session
@@ -103,11 +138,13 @@ class SparkResource(LazyPySparkResource):
 
 
 def spark_resource(settings: Settings) -> SparkResource:
-    """The Spark resource of these settings: master or Connect remote, and extra conf."""
+    """The Spark resource of these settings: master or Connect remote, S3 access, extra conf."""
+    s3, connector_error = s3_conf(settings)
     return SparkResource(
         spark_config={
             "spark.app.name": "addon_okrs",
-            **session_conf(settings.spark_master, settings.spark_remote, settings.spark_conf),
+            **session_conf(settings.spark_master, settings.spark_remote, settings.spark_conf, s3),
         },
         java_home=settings.java_home,
+        connector_error=connector_error,
     )
