@@ -166,6 +166,7 @@ def seaweedfs_server(folder: Path) -> Iterator[S3Server]:
         "-ip.bind=127.0.0.1",
         f"-dir={folder / 'data'}",
         f"-s3.config={folder / 's3.json'}",
+        "-s3.autoCreateBucket=false",  # as on AWS: a write to a missing bucket fails
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
         *(f"-{name}={port}" for name, port in ports.items()),

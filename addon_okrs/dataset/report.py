@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from addon_okrs.dataset.days import format_day, parse_day
+from addon_okrs.dataset.schema import ALL_CHANNELS
 
 WINDOW_DAYS = 90
 ROLLING_DAYS = 7
@@ -142,7 +143,12 @@ def build_report(
                 latest_rolling=rolling[days.index(latest_day)],
             )
         )
-    return Report(as_of, days, missing, baseline_days, label, trends, [dict(r) for r in channels])
+    # Channels in one order whatever order the day's files were read in: by name, `all` last.
+    ordered = sorted(
+        (dict(r) for r in channels),
+        key=lambda r: (r["normalized_channel"] == ALL_CHANNELS, str(r["normalized_channel"])),
+    )
+    return Report(as_of, days, missing, baseline_days, label, trends, ordered)
 
 
 def _number(value: Any) -> float | None:

@@ -6,14 +6,21 @@ from contextlib import contextmanager
 import dagster as dg
 
 from addon_okrs.storage.leases import LeaseHeldError
+from addon_okrs.storage.locations import StorageAccessError
 from addon_okrs.storage.s3a import ConnectorError
 from addon_okrs.storage.source_days import SourceDayError
 
 # An upstream day that is not there (the sensor starts the run once it is), and a day another
 # live run is writing (its message names that run: wait for it, then run this day again).
 # Retrying the step a minute later would only repeat the message, or race the other run.
-# Spark's S3 connector missing: the set-up or a setting fixes that, not a minute's wait.
-FINAL_ERRORS: tuple[type[Exception], ...] = (SourceDayError, LeaseHeldError, ConnectorError)
+# Spark's S3 connector missing, a root's bucket missing or refusing the credentials: the
+# set-up or a setting fixes those, not a minute's wait.
+FINAL_ERRORS: tuple[type[Exception], ...] = (
+    SourceDayError,
+    LeaseHeldError,
+    ConnectorError,
+    StorageAccessError,
+)
 
 
 @contextmanager

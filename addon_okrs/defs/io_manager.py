@@ -37,9 +37,8 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         name = context.asset_key.path[-1]
         days = context.asset_partition_keys
         started = time.monotonic()
-        store = self.tables.get()
         with failing_at_once():  # a day another live run is writing
-            written = store.write(name, days, obj, run_id=context.run_id)
+            written = self.tables.get().write(name, days, obj, run_id=context.run_id)
         context.log.info(
             f"{name}: wrote {len(written)} day(s) in {time.monotonic() - started:.1f}s: "
             + ", ".join(f"{w.day} {w.rows} rows / {w.files} files" for w in written)

@@ -31,6 +31,12 @@ class StorageConfigError(ValueError):
     pass
 
 
+class StorageAccessError(RuntimeError):
+    """A root that cannot be used as configured: its bucket is missing, the credentials are
+    refused, or the endpoint does not answer. The message names the root, the setting and
+    what to do."""
+
+
 def normalise_root(uri: str, setting: str) -> str:
     """A root as Spark should see it: a scheme, no trailing slash. A bare path becomes file://."""
     text = uri.strip()
@@ -59,6 +65,31 @@ def normalise_root(uri: str, setting: str) -> str:
     )
 
 
+S3_CONNECT_TIMEOUT_SECONDS = 10
+S3_REQUEST_TIMEOUT_SECONDS = 60
+
+# What S3 (and its SDK through pyarrow) says for refused credentials, and for no answer.
+_REFUSED = (
+    "ACCESS_DENIED",
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "INVALID_ACCESS_KEY_ID",
+    "SIGNATURE_DOES_NOT_MATCH",
+    "Forbidden",
+    "403",
+)
+_UNREACHABLE = (
+    "curlCode: 7",
+    "curlCode: 28",
+    "Couldn't connect",
+    "Connection refused",
+    "NETWORK_CONNECTION",
+    "Timeout was reached",
+    "Could not resolve host",
+)
+
+
 @dataclass(frozen=True)
 class S3Options:
     """How pyarrow reaches S3: an S3-compatible endpoint and a region (both from Settings);
@@ -73,9 +104,52 @@ def _filesystem(uri: str, s3: S3Options) -> tuple[pafs.FileSystem, str]:
     if parsed.scheme in LOCAL_SCHEMES:
         return pafs.LocalFileSystem(), parsed.path
     if parsed.scheme in S3_SCHEMES:
-        filesystem = pafs.S3FileSystem(endpoint_override=s3.endpoint_url, region=s3.region)
+        filesystem = pafs.S3FileSystem(
+            endpoint_override=s3.endpoint_url,
+            region=s3.region,
+            connect_timeout=S3_CONNECT_TIMEOUT_SECONDS,
+            request_timeout=S3_REQUEST_TIMEOUT_SECONDS,
+        )
         return filesystem, parsed.netloc + parsed.path
     raise StorageConfigError(f"unsupported storage URI {uri!r}")
+
+
+def check_access(uri: str, setting: str, s3: S3Options) -> None:
+    """An S3 root's bucket answers to these credentials (one HEAD request); a local root is
+    not checked. Runs before anything is read or written, so that a bad setting fails with a
+    message saying which, not halfway through a run."""
+    parsed = urlparse(uri)
+    if parsed.scheme not in S3_SCHEMES:
+        return
+    bucket = parsed.netloc
+    where = (
+        f"the S3 endpoint {s3.endpoint_url} (ADDON_OKRS_S3_ENDPOINT_URL)"
+        if s3.endpoint_url
+        else "AWS S3"
+    )
+    filesystem, _ = _filesystem(uri, s3)
+    try:
+        found = filesystem.get_file_info(bucket).type
+    except OSError as error:
+        text = str(error)
+        if any(word in text for word in _UNREACHABLE):
+            raise StorageAccessError(
+                f"{setting}={uri}: {where} does not answer ({text.strip()}). Check that the "
+                "server is up and the endpoint URL is right."
+            ) from None
+        if any(word in text for word in _REFUSED):
+            raise StorageAccessError(
+                f"{setting}={uri}: {where} refused the credentials for bucket {bucket!r} "
+                f"({text.strip()}). Give credentials allowed to read and write it through the "
+                "standard AWS chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
+                "or an instance or pod role)."
+            ) from None
+        raise StorageAccessError(f"{setting}={uri}: {where}: {text.strip()}") from None
+    if found == pafs.FileType.NotFound:
+        raise StorageAccessError(
+            f"{setting}={uri}: bucket {bucket!r} does not exist at {where}. Create it, or "
+            f"point {setting} at an existing bucket."
+        )
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,13 @@ from addon_okrs.storage import catalog
 from addon_okrs.storage.catalog import ReportSpec, Root, TableSpec, day_folder, day_of_folder
 from addon_okrs.storage.day_swap import DayFolders
 from addon_okrs.storage.leases import DEFAULT_LEASE_SECONDS, lease_folder
-from addon_okrs.storage.locations import Location, S3Options
+from addon_okrs.storage.locations import Location, S3Options, check_access
+
+ROOT_SETTINGS = {
+    Root.SOURCE: "ADDON_OKRS_SOURCE_ROOT",
+    Root.OUTPUT: "ADDON_OKRS_OUTPUT_ROOT",
+    Root.INTERMEDIATE: "ADDON_OKRS_INTERMEDIATE_ROOT",
+}
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,16 @@ class Warehouse:
             Root.OUTPUT: Location.from_uri(output_root, s3),
             Root.INTERMEDIATE: Location.from_uri(intermediate_root, s3),
         }
+        self._access_checked = False
+
+    def check_access(self) -> None:
+        """Each S3 root's bucket exists and answers to the credentials (once per warehouse);
+        a StorageAccessError naming the root's setting otherwise."""
+        if self._access_checked:
+            return
+        for root, setting in ROOT_SETTINGS.items():
+            check_access(self.roots[root].uri, setting, self.s3)
+        self._access_checked = True
 
     def table(self, name: str) -> Table:
         spec = catalog.table(name)

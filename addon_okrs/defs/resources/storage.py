@@ -67,6 +67,7 @@ class TableStoreResource(dg.ConfigurableResource):
 
     def get(self) -> TableStore:
         if self._store is None:
+            self.warehouse.get().check_access()  # before Spark starts, or anything is written
             self._store = TableStore(
                 self.spark.get_session(),
                 self.warehouse.get(),
@@ -90,6 +91,7 @@ class ReportStoreResource(dg.ConfigurableResource):
     )
 
     def get(self) -> ReportStore:
+        self.warehouse.get().check_access()
         return ReportStore(self.warehouse.get(), self.lease_seconds)
 
     def build(self, as_of: str) -> report.Report:

@@ -1,0 +1,375 @@
+"""Spark reading and writing S3 through S3A, the whole graph, against a real S3 API on loopback:
+SeaweedFS (`weed mini`), which refuses unknown keys, has no bucket until one is made, and does
+conditional puts and multipart uploads as AWS does. Every run here is a fresh process started
+with the documented settings only (roots, endpoint, the standard AWS variables)."""
+
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pyspark.sql import SparkSession
+
+from addon_okrs.dataset.schema import DAY
+from addon_okrs.storage.catalog import ADDON_AGGREGATES, ADDON_OKR_METRICS, INTERMEDIATES
+from addon_okrs.storage.locations import S3Options
+from addon_okrs.storage.s3a import connector_jars, s3a_conf
+from addon_okrs.tools.generate import generate_days
+from addon_okrs.tools.in_process import materialize_days
+from harness.reference import reference_addon_aggregates, reference_okr_metrics
+from harness.servers import (
+    BIN,
+    S3Server,
+    child_env,
+    loopback_env,
+    materialize_command,
+    seaweedfs_server,
+    spark_connect_server,
+    spark_standalone_cluster,
+)
+from harness.settings import local_settings
+
+pytestmark = pytest.mark.slow
+
+BUCKET = "telemetry"
+SOURCE = f"s3a://{BUCKET}/src"
+DAYS = ["20170601", "20170602", "20170603", "20170604"]
+SMALL_SPARK = "spark.ui.enabled=false,spark.sql.shuffle.partitions=4"
+REPORT = "reports/addon_okrs"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    with seaweedfs_server(tmp_path_factory.mktemp("seaweedfs")) as running:
+        running.client().create_bucket(Bucket=BUCKET)
+        yield running
+
+
+@pytest.fixture(scope="module")
+def mirror(server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated source days, written to the bucket, and a local copy of those objects."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in server.env().items():
+            patch.setenv(key, value)
+        generate_days(SOURCE, DAYS[0], len(DAYS), clients=2000, seed=31, samples=3,
+                      s3=S3Options(server.url, server.region))  # fmt: skip
+    return download(server, "src/", tmp_path_factory.mktemp("mirror"))
+
+
+def download(server: S3Server, prefix: str, into: Path) -> Path:
+    """Every object under `prefix`, as files below `into` (S3 folder markers skipped)."""
+    client = server.client()
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+        for item in page.get("Contents", []):
+            if item["Key"].endswith("/"):
+                continue
+            target = into / item["Key"][len(prefix) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            client.download_file(BUCKET, item["Key"], str(target))
+    return into
+
+
+def objects(server: S3Server, prefix: str) -> dict[str, tuple[str, bytes]]:
+    """Each object under `prefix` (folder markers aside): its ETag and bytes."""
+    client, found = server.client(), {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+        for item in page.get("Contents", []):
+            if not item["Key"].endswith("/"):
+                body = client.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read()
+                found[item["Key"]] = (item["ETag"], body)
+    return found
+
+
+def s3_env(server: S3Server, home: Path, output: str, **extra: str) -> dict[str, str]:
+    """A run's environment: the roots on S3, the endpoint and the standard AWS variables."""
+    home.mkdir(parents=True, exist_ok=True)
+    env = child_env(
+        **server.env(),
+        DAGSTER_HOME=str(home),
+        ADDON_OKRS_SOURCE_ROOT=SOURCE,
+        ADDON_OKRS_OUTPUT_ROOT=f"s3a://{BUCKET}/{output}",
+        ADDON_OKRS_SPARK_MASTER="local[2]",
+        ADDON_OKRS_SPARK_CONF=SMALL_SPARK,
+        **extra,
+    )
+    for unset in ("ADDON_OKRS_INTERMEDIATE_ROOT", "ADDON_OKRS_EXECUTOR", "ADDON_OKRS_SPARK_JARS"):
+        if unset not in extra:
+            env.pop(unset, None)
+    return env
+
+
+def run(command: list[str], env: dict[str, str], log: Path) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    log.write_text(done.stdout + done.stderr)
+    return done
+
+
+def cli(*args: str) -> list[str]:
+    return [str(BIN / "addon-okrs"), *args]
+
+
+def rows(table: pa.Table) -> Counter[tuple[Any, ...]]:
+    return Counter(tuple(r.values()) for r in table.to_pylist())
+
+
+def schema(table: pa.Table) -> list[tuple[str, pa.DataType]]:
+    return [(f.name, f.type) for f in table.schema]
+
+
+def of_day(table: pa.Table, day: str) -> pa.Table:
+    return table.filter(table[DAY].to_numpy(zero_copy_only=False) == day).drop_columns([DAY])
+
+
+def test_every_asset_of_a_day_and_of_a_range_built_on_s3_equals_the_reference(
+    spark: SparkSession, server: S3Server, mirror: Path, tmp_path: Path
+) -> None:
+    env = s3_env(server, tmp_path / "home", "out")
+    one_day = run(materialize_command(DAYS[0]), env, tmp_path / "day.log")
+    assert one_day.returncode == 0, one_day.stderr[-3000:]
+    a_range = run(cli("materialize", "--date", DAYS[1], "--to", DAYS[3]), env, tmp_path / "r.log")
+    assert a_range.returncode == 0, a_range.stderr[-3000:]
+    assert f"built {DAYS[1]}..{DAYS[3]} in run" in a_range.stdout
+    # The same days built with local roots over a copy of the same source objects.
+    local = tmp_path / "local"
+    assert materialize_days(local_settings(mirror, local), DAYS[0], DAYS[3]).success
+    built = download(server, "out/", tmp_path / "built")
+
+    reference = reference_addon_aggregates(mirror, DAYS)
+    okr_reference = reference_okr_metrics(built, DAYS)
+    for day in DAYS:
+        aggregates = pq.read_table(built / ADDON_AGGREGATES.day_path(day))
+        assert schema(aggregates) == schema(of_day(reference, day))
+        assert rows(aggregates) == rows(of_day(reference, day))
+        assert aggregates.num_rows > 1500
+        okrs = pq.read_table(built / ADDON_OKR_METRICS.day_path(day))
+        assert schema(okrs) == schema(of_day(okr_reference, day))
+        assert rows(okrs) == rows(of_day(okr_reference, day))
+        for spec in INTERMEDIATES:
+            on_s3 = pq.read_table(built / "intermediate" / spec.day_path(day))
+            on_disk = pq.read_table(local / "intermediate" / spec.day_path(day))
+            assert (schema(on_s3), rows(on_s3)) == (schema(on_disk), rows(on_disk)), spec.name
+        report, local_report = built / REPORT / day, local / REPORT / day
+        assert sorted(p.name for p in report.iterdir()) == ["index.html", "okrs.png"]
+        html = (report / "index.html").read_text()
+        local_html = (local_report / "index.html").read_text()
+        assert html.replace(f"s3a://{BUCKET}/out", local.as_uri()) == local_html
+    # Nothing left beside the days: no staging, no leases.
+    left = [k for k in objects(server, "out/") if "/_staging/" in k or "/_replaced/" in k]
+    assert left == []
+    assert [k for k in objects(server, "out/") if "/_leases/" in k] == []
+
+
+FAULTY_RUN = """
+import sys
+from pyspark.sql import functions as F
+from addon_okrs.dataset import transforms
+from addon_okrs.settings import Settings
+from addon_okrs.tools.in_process import materialize_days
+original = transforms.addon_aggregates
+def duplicating(*frames):
+    output = original(*frames)
+    return output.unionByName(output.where(F.col("submission_date_s3") == sys.argv[2]).limit(3))
+transforms.addon_aggregates = duplicating
+sys.exit(0 if materialize_days(Settings.from_env(), sys.argv[1], sys.argv[2]).success else 1)
+"""
+
+
+def test_a_day_held_back_by_the_audit_on_s3_keeps_its_previous_objects(
+    server: S3Server, mirror: Path, tmp_path: Path
+) -> None:
+    env = s3_env(server, tmp_path / "home", "audit")
+    first = run(cli("materialize", "--date", DAYS[0], "--to", DAYS[1]), env, tmp_path / "a.log")
+    assert first.returncode == 0, first.stderr[-3000:]
+    table = f"audit/{ADDON_AGGREGATES.path}"
+    good, held = (f"{table}/{DAY}={d}/" for d in DAYS[:2])
+    before = objects(server, table)
+
+    faulty = run([str(BIN / "python"), "-c", FAULTY_RUN, DAYS[0], DAYS[1]], env, tmp_path / "f.log")
+
+    assert faulty.returncode == 1
+    log = faulty.stdout + faulty.stderr
+    assert "addon_aggregates: 1 day(s) held back, not published" in log
+    assert f"- {DAYS[1]}: grain_is_unique failed, 6 row(s) break the rule" in log
+    after = objects(server, table)
+    # The held day: the same objects, ETags and bytes; the good day of the run: new objects.
+    assert {k: v for k, v in after.items() if k.startswith(held)} == {
+        k: v for k, v in before.items() if k.startswith(held)
+    }
+    assert {k for k in after if k.startswith(good)} != {k for k in before if k.startswith(good)}
+    assert sorted(k for k in after if "/_staging/" in k or "/_leases/" in k) == []
+
+
+def test_a_run_killed_mid_swap_on_s3_leaves_the_day_whole_after_the_next_run(
+    server: S3Server, mirror: Path, tmp_path: Path
+) -> None:
+    lease = 6
+    # Small target files: the day is many objects, so the swap (a copy and a delete of each
+    # object: S3 has no rename) lasts long enough to be caught in the middle.
+    env = s3_env(server, tmp_path / "home", "crash", ADDON_OKRS_LEASE_SECONDS=str(lease))
+    built = run(cli("materialize", "--date", DAYS[0]), env, tmp_path / "first.log")
+    assert built.returncode == 0, built.stderr[-3000:]
+    table = f"crash/{ADDON_AGGREGATES.path}"
+    day = f"{table}/{DAY}={DAYS[0]}/"
+    previous = objects(server, day)
+    env["ADDON_OKRS_TARGET_FILE_MB"] = "0.002"
+    with (tmp_path / "killed.log").open("wb") as log:
+        killed = subprocess.Popen(
+            cli("materialize", "--date", DAYS[0]),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    client, deadline = server.client(), time.monotonic() + 300
+
+    def keys(prefix: str) -> list[str]:
+        listed = client.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
+        return [o["Key"] for o in listed if not o["Key"].endswith("/")]
+
+    try:
+        # Frozen once the day's previous objects are being moved aside; killed only if, while
+        # frozen, the swap is seen half done: objects in _replaced and still some in staging.
+        while True:
+            assert killed.poll() is None, "the run ended before its swap could be interrupted"
+            assert time.monotonic() < deadline, "the swap was never caught in the middle"
+            if not keys(f"{table}/_replaced/"):
+                time.sleep(0.01)
+                continue
+            os.killpg(killed.pid, signal.SIGSTOP)
+            replaced, staged = keys(f"{table}/_replaced/"), keys(f"{table}/_staging/")
+            if replaced and staged:
+                os.killpg(killed.pid, signal.SIGKILL)
+                break
+            os.killpg(killed.pid, signal.SIGCONT)
+    finally:
+        if killed.poll() is None:
+            os.killpg(killed.pid, signal.SIGKILL)
+        killed.wait()
+    assert killed.returncode == -signal.SIGKILL
+    assert objects(server, day) != previous  # a reader now would see a partial day
+    time.sleep(lease)  # the dead run's lease expires
+
+    env["ADDON_OKRS_TARGET_FILE_MB"] = "280"
+    following = run(cli("materialize", "--date", DAYS[1]), env, tmp_path / "next.log")
+
+    assert following.returncode == 0, following.stderr[-3000:]
+    # The previous day, whole: the same objects, byte for byte. (Not the same ETags: moved
+    # back by CopyObject, an object first uploaded in parts gets the ETag of a single part.)
+    assert {k: body for k, (_, body) in objects(server, day).items()} == {
+        k: body for k, (_, body) in previous.items()
+    }
+    left = [k for k in objects(server, "crash/") if "/_staging/" in k or "/_replaced/" in k]
+    assert left == []
+    assert [k for k in objects(server, "crash/") if "/_leases/" in k] == []
+
+
+@pytest.fixture(scope="module")
+def published(
+    server: S3Server, mirror: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[str, bytes]]:
+    """A day built on S3 under bad/, that the runs with bad settings must leave alone."""
+    base = tmp_path_factory.mktemp("bad")
+    env = s3_env(server, base / "home", "bad")
+    built = run(cli("materialize", "--date", DAYS[0]), env, base / "first.log")
+    assert built.returncode == 0, built.stderr[-3000:]
+    return objects(server, "bad/")
+
+
+@pytest.mark.parametrize(
+    ("case", "extra", "expected"),
+    [
+        (
+            "missing bucket",
+            {"ADDON_OKRS_SOURCE_ROOT": "s3a://no-such-bucket/src"},
+            "ADDON_OKRS_SOURCE_ROOT=s3a://no-such-bucket/src: bucket 'no-such-bucket' does not "
+            "exist at the S3 endpoint {url} (ADDON_OKRS_S3_ENDPOINT_URL). Create it, or point "
+            "ADDON_OKRS_SOURCE_ROOT at an existing bucket.",
+        ),
+        (
+            "wrong credentials",
+            {"AWS_SECRET_ACCESS_KEY": "not-the-secret"},
+            "ADDON_OKRS_SOURCE_ROOT=s3a://telemetry/src: the S3 endpoint {url} "
+            "(ADDON_OKRS_S3_ENDPOINT_URL) refused the credentials for bucket 'telemetry' (",
+        ),
+        (
+            "unreachable endpoint",
+            {"ADDON_OKRS_S3_ENDPOINT_URL": "http://127.0.0.1:9"},
+            "ADDON_OKRS_SOURCE_ROOT=s3a://telemetry/src: the S3 endpoint http://127.0.0.1:9 "
+            "(ADDON_OKRS_S3_ENDPOINT_URL) does not answer (",
+        ),
+        (
+            "connector missing",
+            {"ADDON_OKRS_SPARK_JARS": "/nowhere/hadoop-aws.jar"},
+            "ADDON_OKRS_SPARK_JARS names /nowhere/hadoop-aws.jar, which is not a file",
+        ),
+    ],
+)
+def test_bad_s3_settings_fail_before_anything_is_written_naming_root_and_setting(
+    server: S3Server,
+    published: dict[str, tuple[str, bytes]],
+    tmp_path: Path,
+    case: str,
+    extra: dict[str, str],
+    expected: str,
+) -> None:
+    env = {**s3_env(server, tmp_path / "home", "bad"), **extra}
+
+    failed = run(cli("materialize", "--date", DAYS[0]), env, tmp_path / "bad.log")
+
+    assert failed.returncode == 1
+    log = failed.stdout + failed.stderr
+    assert expected.format(url=server.url) in log
+    assert "RetryRequestedFromPolicy" not in log and "STEP_UP_FOR_RETRY" not in log
+    assert objects(server, "bad/") == published  # every object as it was
+
+
+def test_the_loopback_cluster_and_a_connect_server_build_the_same_day_in_the_same_bucket(
+    server: S3Server, mirror: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The executors and the Connect server find the credentials as on a cloud host: in their
+    # own environment (the standard chain), not in Spark's settings.
+    for key, value in server.env().items():
+        monkeypatch.setenv(key, value)
+    expected = None
+    with spark_standalone_cluster(tmp_path / "cluster", workers=1, cores=2) as cluster:
+        env = {**s3_env(server, tmp_path / "home-cluster", "cluster"), **_loopback()}
+        env["ADDON_OKRS_SPARK_MASTER"] = cluster.master_url
+        done = run(materialize_command(DAYS[0]), env, tmp_path / "cluster.log")
+        assert done.returncode == 0, done.stderr[-3000:]
+        [app] = cluster.wait_for_completed_apps(1, timeout=60)
+        assert app["name"] == "addon_okrs"
+    expected = pq.read_table(
+        download(server, f"cluster/{ADDON_AGGREGATES.day_path(DAYS[0])}/", tmp_path / "c")
+    )
+    reference = of_day(reference_addon_aggregates(mirror, DAYS[:1]), DAYS[0])
+    assert rows(expected) == rows(reference)
+
+    # A Connect server given the connector and the S3 settings at its start, as its operator
+    # would; the run sends only the roots.
+    server_conf = {
+        "spark.jars": ",".join(connector_jars()),
+        **s3a_conf(S3Options(server.url, server.region)),
+    }
+    with spark_connect_server(tmp_path / "connect", conf=server_conf) as connect:
+        env = s3_env(server, tmp_path / "home-connect", "connect")
+        env["ADDON_OKRS_SPARK_REMOTE"] = connect.url
+        done = run(materialize_command(DAYS[0]), env, tmp_path / "connect.log")
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert connect.jobs() > 0
+    built = pq.read_table(
+        download(server, f"connect/{ADDON_AGGREGATES.day_path(DAYS[0])}/", tmp_path / "s")
+    )
+    assert schema(built) == schema(reference)
+    assert rows(built) == rows(reference)
+
+
+def _loopback() -> dict[str, str]:
+    keep = ("SPARK_HOME", "SPARK_LOCAL_IP")
+    return {k: v for k, v in loopback_env().items() if k in keep}
