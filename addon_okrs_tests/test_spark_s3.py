@@ -3,6 +3,7 @@ SeaweedFS (`weed mini`), which refuses unknown keys, has no bucket until one is 
 conditional puts and multipart uploads as AWS does. Every run here is a fresh process started
 with the documented settings only (roots, endpoint, the standard AWS variables)."""
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -21,8 +22,9 @@ from addon_okrs.dataset.schema import DAY
 from addon_okrs.storage.catalog import ADDON_AGGREGATES, ADDON_OKR_METRICS, INTERMEDIATES
 from addon_okrs.storage.locations import S3Options
 from addon_okrs.storage.s3a import connector_jars, s3a_conf
-from addon_okrs.tools.generate import generate_days
+from addon_okrs.tools.generate import generate_day, generate_days
 from addon_okrs.tools.in_process import materialize_days
+from harness.dagster_dev import DagsterDev
 from harness.reference import reference_addon_aggregates, reference_okr_metrics
 from harness.servers import (
     BIN,
@@ -43,6 +45,7 @@ SOURCE = f"s3a://{BUCKET}/src"
 DAYS = ["20170601", "20170602", "20170603", "20170604"]
 SMALL_SPARK = "spark.ui.enabled=false,spark.sql.shuffle.partitions=4"
 REPORT = "reports/addon_okrs"
+SENSOR_RUNS = {"dagster/sensor_name": "upstream_arrival_sensor"}
 
 
 @pytest.fixture(scope="module")
@@ -373,3 +376,37 @@ def test_the_loopback_cluster_and_a_connect_server_build_the_same_day_in_the_sam
 def _loopback() -> dict[str, str]:
     keep = ("SPARK_HOME", "SPARK_LOCAL_IP")
     return {k: v for k, v in loopback_env().items() if k in keep}
+
+
+def test_the_arrival_sensor_under_the_daemon_starts_a_run_that_reads_and_writes_s3(
+    server: S3Server, tmp_path: Path
+) -> None:
+    roots = {
+        "ADDON_OKRS_SOURCE_ROOT": f"s3a://{BUCKET}/arrivals",
+        "ADDON_OKRS_OUTPUT_ROOT": f"s3a://{BUCKET}/sensed",
+        "ADDON_OKRS_SPARK_CONF": SMALL_SPARK,
+    }
+    (tmp_path / "dev").mkdir()
+    dev = DagsterDev(tmp_path / "dev", env={**server.env(), **roots})
+    yesterday = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).strftime("%Y%m%d")
+    try:
+        dev.start()
+        assert dev.runs(SENSOR_RUNS) == []
+        with pytest.MonkeyPatch.context() as patch:
+            for key, value in server.env().items():
+                patch.setenv(key, value)
+            generate_day(roots["ADDON_OKRS_SOURCE_ROOT"], yesterday, clients=1500, seed=8,
+                         samples=3, s3=S3Options(server.url, server.region))  # fmt: skip
+
+        [started] = dev.wait_for_runs(SENSOR_RUNS, 1, timeout=300)
+    finally:
+        dev.stop()
+
+    assert started["status"] == "SUCCESS"
+    assert {"key": "dagster/partition", "value": yesterday} in started["tags"]
+    sources = download(server, "arrivals/", tmp_path / "arrivals")
+    day = ADDON_AGGREGATES.day_path(yesterday)
+    assert f"sensed/{day}/_SUCCESS" in objects(server, f"sensed/{day}/")
+    built = pq.read_table(download(server, f"sensed/{day}/", tmp_path / "sensed"))
+    reference = of_day(reference_addon_aggregates(sources, [yesterday]), yesterday)
+    assert (schema(built), rows(built)) == (schema(reference), rows(reference))
