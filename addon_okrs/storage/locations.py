@@ -247,8 +247,12 @@ class Location:
             self.fs.create_dir(target.parent().path, recursive=True)
             self.fs.move(self.path, target.path)
             return
-        # Markers last: a reader waiting for _SUCCESS then finds every data file in place.
-        for info in sorted(self.files(), key=lambda i: i.base_name == MARKER):
+        # Markers last in, first out: a reader waiting for _SUCCESS finds every data file in
+        # place once it is there, and none gone while it still is.
+        files = sorted(self.files(), key=lambda i: i.base_name == MARKER)
+        for info in files:
             relative = info.path[len(self.path) + 1 :]
             self.fs.copy_file(info.path, f"{target.path}/{relative}")
+        for marker in (i for i in files if i.base_name == MARKER):
+            self.fs.delete_file(marker.path)
         self.fs.delete_dir(self.path)
