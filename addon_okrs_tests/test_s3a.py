@@ -161,3 +161,21 @@ def test_a_missing_connector_fails_at_the_first_session_not_at_load(tmp_path: Pa
     assert str(error.value) == (
         "ADDON_OKRS_SPARK_JARS names /nowhere/hadoop-aws.jar, which is not a file"
     )
+
+
+def test_without_the_maven_client_the_fetch_names_the_jars_and_the_ways_to_provide_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # a machine with no `mvn`
+
+    with pytest.raises(ConnectorError) as error:
+        fetch(tmp_path / "m2", lambda line: None)
+
+    assert str(error.value).startswith(
+        "Spark's S3 connector is not installed (the Maven client `mvn` is not on PATH). An "
+        "s3:// or s3a:// root needs org.apache.hadoop:hadoop-aws:3.5.0, "
+    )
+    assert str(error.value).endswith(
+        "or set ADDON_OKRS_SPARK_JARS to a comma-separated list of those jars (paths or URLs: "
+        "a mirror, or a cluster image that has them)."
+    )
