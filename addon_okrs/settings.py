@@ -364,11 +364,19 @@ class Settings:
             dagster_home=get("DAGSTER_HOME"),
         )
 
+    def s3_roots(self) -> dict[str, str]:
+        """The roots on S3, by the variable that sets each."""
+        roots = {
+            "ADDON_OKRS_SOURCE_ROOT": self.source_root,
+            "ADDON_OKRS_OUTPUT_ROOT": self.output_root,
+            "ADDON_OKRS_INTERMEDIATE_ROOT": self.intermediate_root,
+        }
+        return {k: v for k, v in roots.items() if urlparse(v).scheme in S3_SCHEMES}
+
     @property
     def uses_s3(self) -> bool:
         """Whether any root is on S3."""
-        roots = (self.source_root, self.output_root, self.intermediate_root)
-        return any(urlparse(r).scheme in S3_SCHEMES for r in roots)
+        return bool(self.s3_roots())
 
     @property
     def s3(self) -> S3Options:

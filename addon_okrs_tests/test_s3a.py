@@ -159,7 +159,8 @@ def test_a_missing_connector_fails_at_the_first_session_not_at_load(tmp_path: Pa
     with pytest.raises(ConnectorError) as error:
         resource.get_session()
     assert str(error.value) == (
-        "ADDON_OKRS_SPARK_JARS names /nowhere/hadoop-aws.jar, which is not a file"
+        "ADDON_OKRS_SOURCE_ROOT=s3a://telemetry-parquet, ADDON_OKRS_OUTPUT_ROOT=s3://my-bucket/"
+        "addon-okrs: ADDON_OKRS_SPARK_JARS names /nowhere/hadoop-aws.jar, which is not a file"
     )
 
 

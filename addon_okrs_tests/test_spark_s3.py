@@ -302,6 +302,8 @@ def test_a_run_killed_mid_swap_on_s3_leaves_the_day_whole_after_the_next_run(
         (
             "connector missing",
             {"ADDON_OKRS_SPARK_JARS": "/nowhere/hadoop-aws.jar"},
+            "ADDON_OKRS_SOURCE_ROOT=s3a://telemetry/src, ADDON_OKRS_OUTPUT_ROOT=s3a://telemetry"
+            "/out, ADDON_OKRS_INTERMEDIATE_ROOT=s3a://telemetry/out/intermediate: "
             "ADDON_OKRS_SPARK_JARS names /nowhere/hadoop-aws.jar, which is not a file",
         ),
     ],
@@ -321,6 +323,7 @@ def test_bad_s3_settings_fail_before_anything_is_written_naming_root_and_setting
     assert objects(server, "out/") == published  # every object as it was
 
 
+@pytest.mark.cluster
 def test_the_loopback_cluster_and_a_connect_server_build_the_same_day_in_the_same_bucket(
     server: S3Server, mirror: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -98,7 +98,8 @@ def s3_conf(settings: Settings) -> tuple[dict[str, str], str | None]:
     try:
         jars = connector_jars(settings.spark_jars)
     except ConnectorError as error:
-        return {}, str(error)
+        roots = ", ".join(f"{name}={root}" for name, root in settings.s3_roots().items())
+        return {}, f"{roots}: {error}"
     if settings.spark_master.startswith("local") and all("://" not in j for j in jars):
         # One JVM: the jars go on its class path as they are. (`spark.jars` would have the
         # local executor copy the 690 MB into each session's temporary folder.)
