@@ -21,7 +21,7 @@ from addon_okrs.dataset.report import DEFAULT_BASELINE_DAYS
 from addon_okrs.dataset.sizing import TARGET_FILE_MB
 from addon_okrs.storage.leases import DEFAULT_LEASE_SECONDS
 from addon_okrs.storage.locations import S3_SCHEMES, S3Options, normalise_root
-from addon_okrs.storage.warehouse import Warehouse
+from addon_okrs.storage.warehouse import ROOT_SETTINGS, Warehouse
 
 
 class SettingsError(ValueError):
@@ -365,12 +365,8 @@ class Settings:
         )
 
     def s3_roots(self) -> dict[str, str]:
-        """The roots on S3, by the variable that sets each."""
-        roots = {
-            "ADDON_OKRS_SOURCE_ROOT": self.source_root,
-            "ADDON_OKRS_OUTPUT_ROOT": self.output_root,
-            "ADDON_OKRS_INTERMEDIATE_ROOT": self.intermediate_root,
-        }
+        """The roots on S3, by the variable that sets each (the warehouse's ROOT_SETTINGS)."""
+        roots = {name: getattr(self, f"{root.value}_root") for root, name in ROOT_SETTINGS.items()}
         return {k: v for k, v in roots.items() if urlparse(v).scheme in S3_SCHEMES}
 
     @property

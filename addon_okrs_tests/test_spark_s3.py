@@ -66,28 +66,32 @@ def mirror(server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return download(server, "src/", tmp_path_factory.mktemp("mirror"))
 
 
-def download(server: S3Server, prefix: str, into: Path) -> Path:
-    """Every object under `prefix`, as files below `into` (S3 folder markers skipped)."""
-    client = server.client()
+def listed(client: Any, prefix: str) -> Iterator[dict[str, Any]]:
+    """Each object under `prefix`, across pages, S3 folder markers (`name/`) skipped."""
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
-        for item in page.get("Contents", []):
-            if item["Key"].endswith("/"):
-                continue
-            target = into / item["Key"][len(prefix) :]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            client.download_file(BUCKET, item["Key"], str(target))
+        yield from (item for item in page.get("Contents", []) if not item["Key"].endswith("/"))
+
+
+def download(server: S3Server, prefix: str, into: Path) -> Path:
+    """Every object under `prefix`, as files below `into`."""
+    client = server.client()
+    for item in listed(client, prefix):
+        target = into / item["Key"][len(prefix) :]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        client.download_file(BUCKET, item["Key"], str(target))
     return into
 
 
 def objects(server: S3Server, prefix: str) -> dict[str, tuple[str, bytes]]:
-    """Each object under `prefix` (folder markers aside): its ETag and bytes."""
-    client, found = server.client(), {}
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
-        for item in page.get("Contents", []):
-            if not item["Key"].endswith("/"):
-                body = client.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read()
-                found[item["Key"]] = (item["ETag"], body)
-    return found
+    """Each object under `prefix`: its ETag and bytes."""
+    client = server.client()
+    return {
+        item["Key"]: (
+            item["ETag"],
+            client.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read(),
+        )
+        for item in listed(client, prefix)
+    }
 
 
 def s3_env(server: S3Server, home: Path, output: str, **extra: str) -> dict[str, str]:
@@ -237,8 +241,7 @@ def test_a_run_killed_mid_swap_on_s3_leaves_the_day_whole_after_the_next_run(
     client, deadline = server.client(), time.monotonic() + 300
 
     def keys(prefix: str) -> list[str]:
-        listed = client.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
-        return [o["Key"] for o in listed if not o["Key"].endswith("/")]
+        return [item["Key"] for item in listed(client, prefix)]
 
     try:
         # Frozen once the day's previous objects are being moved aside; killed only if, while

@@ -103,9 +103,10 @@ def s3_conf(settings: Settings) -> tuple[dict[str, str], str | None]:
     if settings.spark_master.startswith("local") and all("://" not in j for j in jars):
         # One JVM: the jars go on its class path as they are. (`spark.jars` would have the
         # local executor copy the 690 MB into each session's temporary folder.)
-        return {"spark.driver.extraClassPath": ":".join(jars), **s3a_conf(settings.s3)}, None
-    # Executors elsewhere: the driver serves the jars to them.
-    return {"spark.jars": ",".join(jars), **s3a_conf(settings.s3)}, None
+        given = {"spark.driver.extraClassPath": ":".join(jars)}
+    else:
+        given = {"spark.jars": ",".join(jars)}  # executors elsewhere: the driver serves them
+    return {**given, **s3a_conf(settings.s3)}, None
 
 
 class SparkResource(LazyPySparkResource):
