@@ -143,7 +143,11 @@ def test_the_report_swap_on_s3_keeps_writers_apart_and_recovers_a_dead_one(
     reports = ReportStore(Warehouse(root, root, f"{root}/intermediate", options))
     reports.publish("20170601", {"index.html": b"first"}, "run-1")
     report = Location.from_uri(f"{root}/reports/addon_okrs", options)
-    report.join("20170601").move_to(report.join("_replaced/dead/20170601"))
+    # A run that moved the day aside (and recorded it whole, as swap_in does) and died.
+    aside = report.join("_replaced/dead")
+    report.join("20170601").move_to(
+        aside.join("20170601"), copied=lambda: aside.touch("20170601.whole")
+    )
     report.join("_staging/dead/20170601").write_bytes("part", b"half")
     leases = S3LeaseFolder(bucket, "out/reports/addon_okrs/_leases", options)
     found = leases.read("20170601")

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from pyspark.sql import SparkSession
 
 from addon_okrs.dataset.schema import DAY
 from addon_okrs.storage.catalog import ADDON_AGGREGATES, ADDON_OKR_METRICS, INTERMEDIATES
+from addon_okrs.storage.day_swap import WHOLE
 from addon_okrs.storage.locations import S3Options
 from addon_okrs.storage.s3a import connector_jars, s3a_conf
 from addon_okrs.tools.generate import generate_day, generate_days
@@ -219,8 +220,23 @@ def test_a_day_held_back_by_the_audit_on_s3_keeps_its_previous_objects(
     assert sorted(k for k in after if "/_staging/" in k or "/_leases/" in k) == []
 
 
-def test_a_run_killed_mid_swap_on_s3_leaves_the_day_whole_after_the_next_run(
-    server: S3Server, built: Path, tmp_path: Path
+def copying_aside(replaced: list[str], staged: list[str]) -> bool:
+    """The previous day partly copied into _replaced/, not yet recorded whole: the day itself
+    is still untouched."""
+    return bool(replaced) and not any(k.endswith(WHOLE) for k in replaced)
+
+
+def copying_in(replaced: list[str], staged: list[str]) -> bool:
+    """The previous day wholly aside (recorded) and the new one not yet wholly in place."""
+    return any(k.endswith(WHOLE) for k in replaced) and bool(staged)
+
+
+@pytest.mark.parametrize("state", [copying_aside, copying_in], ids=lambda f: f.__name__)
+def test_a_run_killed_mid_swap_on_s3_leaves_the_previous_day_whole_once_recovered(
+    state: Callable[[list[str], list[str]], bool],
+    server: S3Server,
+    built: Path,
+    tmp_path: Path,
 ) -> None:
     lease = 6
     # Small target files: the day is many objects, so the swap (a copy and a delete of each
@@ -228,8 +244,11 @@ def test_a_run_killed_mid_swap_on_s3_leaves_the_day_whole_after_the_next_run(
     env = s3_env(server, tmp_path / "home", "out", ADDON_OKRS_LEASE_SECONDS=str(lease))
     table = f"out/{ADDON_AGGREGATES.path}"
     day = f"{table}/{DAY}={DAYS[0]}/"
-    previous = objects(server, day)
     env["ADDON_OKRS_TARGET_FILE_MB"] = "0.002"
+    if state is copying_aside:  # the previous day, too, many objects: a copy aside that lasts
+        rewritten = run(cli("materialize", "--date", DAYS[0]), env, tmp_path / "small.log")
+        assert rewritten.returncode == 0, rewritten.stderr[-3000:]
+    previous = objects(server, day)
     with (tmp_path / "killed.log").open("wb") as log:
         killed = subprocess.Popen(
             cli("materialize", "--date", DAYS[0]),
@@ -244,8 +263,8 @@ def test_a_run_killed_mid_swap_on_s3_leaves_the_day_whole_after_the_next_run(
         return [item["Key"] for item in listed(client, prefix)]
 
     try:
-        # Frozen once the day's previous objects are being moved aside; killed only if, while
-        # frozen, the swap is seen half done: objects in _replaced and still some in staging.
+        # Frozen as soon as the day's previous objects start moving aside; killed if, while
+        # frozen, the swap is seen in the state wanted, else let go and watched again.
         while True:
             assert killed.poll() is None, "the run ended before its swap could be interrupted"
             assert time.monotonic() < deadline, "the swap was never caught in the middle"
@@ -253,11 +272,7 @@ def test_a_run_killed_mid_swap_on_s3_leaves_the_day_whole_after_the_next_run(
                 time.sleep(0.01)
                 continue
             os.killpg(killed.pid, signal.SIGSTOP)
-            replaced, staged = keys(f"{table}/_replaced/"), keys(f"{table}/_staging/")
-            # The old day wholly copied aside (its marker, copied last, is there) and the new
-            # one not yet wholly in place. (A kill while the old day is still being copied
-            # aside is not recovered correctly on S3 yet: see docs/storage.md.)
-            if any(k.endswith("/_SUCCESS") for k in replaced) and staged:
+            if state(keys(f"{table}/_replaced/"), keys(f"{table}/_staging/")):
                 os.killpg(killed.pid, signal.SIGKILL)
                 break
             os.killpg(killed.pid, signal.SIGCONT)
@@ -265,13 +280,23 @@ def test_a_run_killed_mid_swap_on_s3_leaves_the_day_whole_after_the_next_run(
         if killed.poll() is None:
             os.killpg(killed.pid, signal.SIGKILL)
         killed.wait()
+    aside = [k for k in keys(f"{table}/_replaced/") if "/" + DAY in k and not k.endswith(WHOLE)]
+    if state is copying_aside:  # the kill left a partial copy aside beside a whole day
+        assert 0 < len(aside) < len(previous)
+        assert objects(server, day) == previous
     assert killed.returncode == -signal.SIGKILL
     time.sleep(lease)  # the dead run's lease expires
 
+    # Cleaned up by the next run of the table (another day), or by `addon-okrs recover`.
     env["ADDON_OKRS_TARGET_FILE_MB"] = "280"
-    following = run(cli("materialize", "--date", DAYS[2]), env, tmp_path / "next.log")
+    after = ("recover",) if state is copying_aside else ("materialize", "--date", DAYS[2])
+    following = run(cli(*after), env, tmp_path / "next.log")
 
     assert following.returncode == 0, following.stderr[-3000:]
+    if state is copying_aside:
+        assert following.stdout.splitlines()[0].startswith(
+            f"table {ADDON_AGGREGATES.name}: recovered "
+        )
     # The previous day, whole: the same objects, byte for byte. (Not the same ETags: moved
     # back by CopyObject, an object first uploaded in parts gets the ETag of a single part.)
     assert {k: body for k, (_, body) in objects(server, day).items()} == {

@@ -3,7 +3,6 @@
 import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pyarrow as pa
@@ -12,6 +11,7 @@ import pytest
 from pyarrow import fs as pafs
 
 from addon_okrs.storage.locations import Location, S3Options
+from harness.object_store import ObjectStoreView
 from harness.servers import moto_server
 
 
@@ -73,88 +73,34 @@ def test_a_day_folder_on_s3_is_listed_counted_moved_and_deleted(
     assert not final.exists()
 
 
-class Recording(pafs.FileSystemHandler):  # type: ignore[misc]
-    """A local folder seen as an object store (not a LocalFileSystem, so no renames), every
-    copy and delete recorded in order."""
-
-    def __init__(self) -> None:
-        self.local, self.calls = pafs.LocalFileSystem(), []
-
-    def get_type_name(self) -> str:
-        return "recording"
-
-    def equals(self, other: object) -> bool:
-        return other is self
-
-    def normalize_path(self, path: str) -> str:
-        return path
-
-    def get_file_info(self, paths: list[str]) -> list[pafs.FileInfo]:
-        return self.local.get_file_info(paths)
-
-    def get_file_info_selector(self, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
-        return self.local.get_file_info(selector)
-
-    def create_dir(self, path: str, recursive: bool) -> None:
-        self.local.create_dir(path, recursive=recursive)
-
-    def delete_dir(self, path: str) -> None:
-        self.calls.append(("delete_dir", path))
-        self.local.delete_dir(path)
-
-    def delete_dir_contents(self, path: str, missing_dir_ok: bool = False) -> None:
-        self.local.delete_dir_contents(path, missing_dir_ok=missing_dir_ok)
-
-    def delete_root_dir_contents(self) -> None:
-        raise NotImplementedError
-
-    def delete_file(self, path: str) -> None:
-        self.calls.append(("delete_file", path))
-        self.local.delete_file(path)
-
-    def move(self, src: str, dest: str) -> None:
-        raise AssertionError("an object store has no rename")
-
-    def copy_file(self, src: str, dest: str) -> None:
-        self.calls.append(("copy_file", src))
-        self.local.create_dir(dest.rsplit("/", 1)[0], recursive=True)
-        self.local.copy_file(src, dest)
-
-    def open_input_stream(self, path: str) -> Any:
-        return self.local.open_input_stream(path)
-
-    def open_input_file(self, path: str) -> Any:
-        return self.local.open_input_file(path)
-
-    def open_output_stream(self, path: str, metadata: Any) -> Any:
-        return self.local.open_output_stream(path)
-
-    def open_append_stream(self, path: str, metadata: Any) -> Any:
-        raise NotImplementedError
-
-
 def test_on_an_object_store_a_moved_folders_marker_is_copied_last_and_deleted_first(
     tmp_path: Path,
 ) -> None:
     # Whenever _SUCCESS is in a folder, the folder is whole: a reader that waits for the
     # marker never reads a day half copied in or half deleted.
-    handler = Recording()
-    source = Location(uri="s3a://b/day", fs=pafs.PyFileSystem(handler), path=str(tmp_path / "day"))
+    view = ObjectStoreView()
+    source = Location(uri="s3a://b/day", fs=pafs.PyFileSystem(view), path=str(tmp_path / "day"))
     for name in ("_SUCCESS", "part-0.parquet", "part-1.parquet"):
         source.write_bytes(name, name.encode())
+    view.changes.clear()
+    copied_when: list[list[tuple[str, str]]] = []
 
-    source.move_to(source.sibling("moved"))
+    source.move_to(source.sibling("moved"), copied=lambda: copied_when.append(list(view.changes)))
 
     day = str(tmp_path / "day")
-    assert sorted(handler.calls[:2]) == [
+    copies = [
         ("copy_file", f"{day}/part-0.parquet"),
         ("copy_file", f"{day}/part-1.parquet"),
-    ]
-    assert handler.calls[2:] == [
         ("copy_file", f"{day}/_SUCCESS"),
+    ]
+    assert view.changes == [
+        *copies,
         ("delete_file", f"{day}/_SUCCESS"),
+        ("delete_file", f"{day}/part-0.parquet"),
+        ("delete_file", f"{day}/part-1.parquet"),
         ("delete_dir", day),
     ]
+    assert copied_when == [copies]  # told once every object is copied, before any delete
     assert sorted(p.name for p in (tmp_path / "moved").iterdir()) == [
         "_SUCCESS", "part-0.parquet", "part-1.parquet",
     ]  # fmt: skip

@@ -25,6 +25,10 @@ from addon_okrs.storage.locations import Location
 
 STAGING = "_staging"  # leading underscore: Spark's partition discovery ignores these folders
 TRASH = "_replaced"
+# Records beside a day's copy aside, `_replaced/<run id>/<folder><suffix>`: files, never listed
+# as day folders.
+WHOLE = ".whole"  # the previous output is wholly in the copy aside
+NONE = ".none"  # the day had no previous output
 
 
 class DayFolders:
@@ -115,13 +119,21 @@ class DayFolders:
     def swap_in(self, leases: DayLeases, folder: str) -> Location:
         """Move the day's previous output aside and the staged day into its place; the day's
         final location. The leases are renewed first, so that a run that lost them (it stalled
-        past them and another writer took its days over) publishes nothing: LeaseLostError."""
+        past them and another writer took its days over) publishes nothing: LeaseLostError.
+
+        Before the staged day is touched, a record beside the copy aside says what the day
+        held: `<folder>.whole` once the previous output is wholly in `_replaced/` (on an
+        object store only then is anything of the day deleted), `<folder>.none` when there was
+        none. Recovery reads the record, never guesses from what a half-done copy left."""
         leases.renew()
         run_id = leases.owner
         staged = self.staging(run_id).join(folder)
         final = self.location.join(folder)
+        aside = self.replaced(run_id)
         if final.exists():
-            final.move_to(self.replaced(run_id).join(folder))
+            final.move_to(aside.join(folder), copied=lambda: aside.touch(folder + WHOLE))
+        else:
+            aside.touch(folder + NONE)
         staged.move_to(final)
         return final
 
@@ -134,17 +146,28 @@ class DayFolders:
         self._remove_run_folders(run_id)
 
     def _clean_up_day(self, run_id: str, folder: str) -> None:
+        """One day of a run that left: its previous output back unless the new day is wholly
+        in place (the staged copy gone), then its staging and copy aside removed. Each branch
+        is safe to cut short and run again; docs/storage.md walks through the states."""
         staged = self.staging(run_id).join(folder)
-        replaced = self.replaced(run_id).join(folder)
+        aside = self.replaced(run_id)
+        replaced = aside.join(folder)
         final = self.location.join(folder)
         if replaced.exists():
-            # The new day is in place only if its staged copy is gone: on an object store a
-            # move is copy + delete, so a final folder that exists may still be partial.
-            if not final.exists() or staged.exists():
+            # A local move aside is one rename: a copy there is whole. On an object store it
+            # is whole only once its record says so; until then the day was not touched. The
+            # new day is wholly in place only once its staged copy is gone.
+            whole = replaced.is_local or aside.has_file(folder + WHOLE)
+            if whole and (not final.exists() or staged.exists()):
                 final.delete()
-                replaced.move_to(final)
-            else:
-                replaced.delete()
+                # The record goes once the day is whole again, before the copy aside shrinks:
+                # cut short after that, the day is kept and the rest of the copy dropped.
+                replaced.move_to(final, copied=lambda: aside.delete_file(folder + WHOLE))
+            replaced.delete()
+        elif aside.has_file(folder + NONE) and staged.exists():
+            final.delete()  # no previous output: whatever of the new day got in goes
+        aside.delete_file(folder + WHOLE)
+        aside.delete_file(folder + NONE)
         staged.delete()
 
     def _remove_run_folders(self, run_id: str) -> None:

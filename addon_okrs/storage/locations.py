@@ -7,6 +7,7 @@ Spark Connect, where there is no JVM-side Hadoop FileSystem to borrow.
 
 import contextlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlparse
 
@@ -225,8 +226,19 @@ class Location:
             out.write(data)
 
     def touch(self, name: str) -> None:
+        """An empty file of this folder (created, with its parents, if missing)."""
+        if self.is_local:
+            self.fs.create_dir(self.path, recursive=True)
         with self.fs.open_output_stream(f"{self.path}/{name}"):
             pass
+
+    def has_file(self, name: str) -> bool:
+        return self.fs.get_file_info(f"{self.path}/{name}").type == pafs.FileType.File
+
+    def delete_file(self, name: str) -> None:
+        """Remove a file of this folder; one already gone is not an error."""
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.delete_file(f"{self.path}/{name}")
 
     def delete(self) -> None:
         """Remove the folder and all below it; one already gone is not an error."""
@@ -240,19 +252,25 @@ class Location:
         if self.exists() and not self.fs.get_file_info(pafs.FileSelector(self.path)):
             self.fs.delete_dir(self.path)
 
-    def move_to(self, target: "Location") -> None:
+    def move_to(self, target: "Location", copied: Callable[[], None] | None = None) -> None:
         """Rename a folder. Atomic on a local filesystem; an object store has no rename, so
-        there it is a copy of every object followed by a delete."""
+        there it is a copy of every object followed by a delete. `copied` is called once the
+        target is whole and before anything here is deleted (locally, after the rename): the
+        moment a caller can record that the target, not this folder, holds the whole."""
         if self.is_local:
             self.fs.create_dir(target.parent().path, recursive=True)
             self.fs.move(self.path, target.path)
+            if copied is not None:
+                copied()
             return
         # Markers last in, first out: a reader waiting for _SUCCESS finds every data file in
         # place once it is there, and none gone while it still is.
-        files = sorted(self.files(), key=lambda i: i.base_name == MARKER)
+        files = sorted(self.files(), key=lambda i: (i.base_name == MARKER, i.path))
         for info in files:
             relative = info.path[len(self.path) + 1 :]
             self.fs.copy_file(info.path, f"{target.path}/{relative}")
+        if copied is not None:
+            copied()
         for marker in (i for i in files if i.base_name == MARKER):
             self.fs.delete_file(marker.path)
         self.fs.delete_dir(self.path)
