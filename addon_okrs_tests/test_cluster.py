@@ -31,6 +31,7 @@ from harness.servers import (
     get_json,
     loopback_env,
     materialize_command,
+    reap,
     spark_connect_server,
     spark_standalone_cluster,
 )
@@ -184,7 +185,11 @@ def test_an_executor_killed_mid_stage_costs_a_task_retry_not_the_run(
         driver_ui = f"http://127.0.0.1:{ui_port}"
         with (tmp_path / "materialize.log").open("wb") as log:
             run = subprocess.Popen(
-                materialize_command(DAY), env=env, stdout=log, stderr=subprocess.STDOUT
+                materialize_command(DAY),
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         try:
             # An executor running a task is frozen (SIGSTOP); a second later the driver still
@@ -223,9 +228,7 @@ def test_an_executor_killed_mid_stage_costs_a_task_retry_not_the_run(
             assert failed == running
             assert run.wait(timeout=600) == 0
         finally:
-            if run.poll() is None:
-                run.kill()
-                run.wait()
+            reap(run)
 
     # The driver's own account: the killed executor's running task was lost, and run again.
     log = (tmp_path / "materialize.log").read_text()

@@ -15,7 +15,7 @@ from pyspark.sql import SparkSession
 from addon_okrs.storage.catalog import ADDON_AGGREGATES
 from addon_okrs.tools.generate import generate_day
 from addon_okrs.tools.in_process import materialize_days
-from harness.servers import child_env, materialize_command
+from harness.servers import child_env, materialize_command, reap
 from harness.settings import local_settings
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -73,9 +73,7 @@ def test_sigkill_during_the_final_write_keeps_the_previous_day_and_another_days_
             time.sleep(0.02)
         os.killpg(run.pid, signal.SIGKILL)
     finally:
-        if run.poll() is None:
-            os.killpg(run.pid, signal.SIGKILL)
-        run.wait()
+        reap(run)
 
     assert run.returncode == -signal.SIGKILL
     assert files(day) == previous

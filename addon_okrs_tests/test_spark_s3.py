@@ -33,6 +33,7 @@ from harness.servers import (
     child_env,
     loopback_env,
     materialize_command,
+    reap,
     seaweedfs_server,
     spark_connect_server,
     spark_standalone_cluster,
@@ -277,9 +278,7 @@ def test_a_run_killed_mid_swap_on_s3_leaves_the_previous_day_whole_once_recovere
                 break
             os.killpg(killed.pid, signal.SIGCONT)
     finally:
-        if killed.poll() is None:
-            os.killpg(killed.pid, signal.SIGKILL)
-        killed.wait()
+        reap(killed)
     aside = [k for k in keys(f"{table}/_replaced/") if "/" + DAY in k and not k.endswith(WHOLE)]
     if state is copying_aside:  # the kill left a partial copy aside beside a whole day
         assert 0 < len(aside) < len(previous)

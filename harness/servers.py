@@ -73,6 +73,15 @@ def stop(process: subprocess.Popen[bytes], grace: float = 15) -> None:
         process.wait()
 
 
+def reap(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a process started with `start_new_session=True`, and all it started (its
+    process group), if it is still running; then wait for it. A crash test's `finally`: the
+    run is gone whatever the test saw."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
 @contextmanager
 def moto_server(log: Path, require_auth: bool = False) -> Iterator[str]:
     """A real S3 API (moto in server mode); with require_auth, unknown credentials are refused."""
