@@ -10,13 +10,12 @@ table (docs/performance.md quotes it)."""
 
 import argparse
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.results import GB, Sample
+from benchmarks.results import Sample, runs_table
 from benchmarks.run import FIRST_DAY, REPO, Runner, source_data
 
 BEFORE = "0d848dd"  # the last commit before the lease protocol (6acbcea)
@@ -56,15 +55,7 @@ def main(argv: list[str]) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"\n`materialize`, one day of {args.clients:,} clients, {args.repeat} rounds:\n")
-    print("| code | wall s (median) | peak GB | Spark jobs | output rows | runs (s) |")
-    print("|---|---|---|---|---|---|")
-    for label, runs in samples.items():
-        walls = [s.wall for s in runs]
-        print(
-            f"| {label} | {statistics.median(walls):.1f} "
-            f"| {statistics.median(s.peak_rss for s in runs) / GB:.2f} "
-            f"| {runs[0].spark.jobs} | {runs[0].rows} | {', '.join(f'{w:.1f}' for w in walls)} |"
-        )
+    print(runs_table(samples, "code"))
     return 0
 
 

@@ -1,0 +1,60 @@
+"""Spark settings measured alone: `materialize` of one day (the graph up to addon_aggregates
+and its checks) with the project's defaults against the same run with other settings,
+interleaved round by round, each run a fresh process tree on the same cached day.
+
+    .venv/bin/python -m benchmarks.spark_conf --clients 4000000 --repeat 3 \\
+        --try 'memory 6g=spark.driver.memory=6g'
+
+Each `--try` is `LABEL=key=value,key=value` (the form of ADDON_OKRS_SPARK_CONF). Prints a
+markdown table (docs/performance.md quotes it)."""
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.results import Sample, runs_table
+from benchmarks.run import FIRST_DAY, REPO, Runner, source_data
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.spark_conf", description=__doc__)
+    parser.add_argument("--clients", type=int, default=1_000_000, help="clients in the day")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; figures are medians")
+    parser.add_argument(
+        "--try", dest="tries", action="append", default=[], metavar="LABEL=CONF",
+        help="settings to try against the defaults: LABEL=key=value,key=value (repeatable)",
+    )  # fmt: skip
+    parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "bench")
+    args = parser.parse_args(argv)
+    contenders = {"defaults": ""}
+    for given in args.tries:
+        label, separator, conf = given.partition("=")
+        if not separator or "=" not in conf:
+            parser.error(f"--try {given!r}: write LABEL=key=value[,key=value]")
+        contenders[label] = conf
+    cache = args.cache.resolve()
+    cache.mkdir(parents=True, exist_ok=True)
+    source = source_data(cache, args.clients, 1)
+    work = Path(tempfile.mkdtemp(prefix="spark-conf-", dir=cache))
+    runner = Runner(work)
+    samples: dict[str, list[Sample]] = {label: [] for label in contenders}
+    try:
+        for round_ in range(1, args.repeat + 1):
+            print(f"spark_conf round {round_}/{args.repeat}", flush=True)
+            for label, conf in contenders.items():
+                command = runner.command("materialize", [FIRST_DAY])
+                extra = {"ADDON_OKRS_SPARK_CONF": conf} if conf else {}
+                samples[label].append(runner.run("conf", source, command, extra_env=extra))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\n`materialize`, one day of {args.clients:,} clients, {args.repeat} rounds:\n")
+    print(runs_table(samples, "settings"))
+    for label, conf in contenders.items():
+        print(f"- {label}: {conf or 'the project defaults'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
