@@ -9,14 +9,12 @@ The other commit is checked out as a git worktree under .cache/bench/. Prints a 
 table (docs/performance.md quotes it)."""
 
 import argparse
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from benchmarks.results import Sample, runs_table
-from benchmarks.run import FIRST_DAY, REPO, Runner, source_data
+from benchmarks.results import runs_table
+from benchmarks.run import REPO, materialize_rounds
 
 BEFORE = "0d848dd"  # the last commit before the lease protocol (6acbcea)
 
@@ -41,19 +39,9 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     cache = args.cache.resolve()
     cache.mkdir(parents=True, exist_ok=True)
-    source = source_data(cache, args.clients, 1)
     checkouts = {f"before ({args.before})": worktree(cache, args.before), "after": REPO}
-    work = Path(tempfile.mkdtemp(prefix="protocol-", dir=cache))
-    runner = Runner(work)
-    samples: dict[str, list[Sample]] = {label: [] for label in checkouts}
-    try:
-        for round_ in range(1, args.repeat + 1):
-            print(f"protocol round {round_}/{args.repeat}", flush=True)
-            for label, repo in checkouts.items():
-                command = runner.command("materialize", [FIRST_DAY])
-                samples[label].append(runner.run(label.split()[0], source, command, repo=repo))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    contenders = {label: {"repo": repo} for label, repo in checkouts.items()}
+    samples = materialize_rounds(cache, args.clients, args.repeat, "protocol", contenders)
     print(f"\n`materialize`, one day of {args.clients:,} clients, {args.repeat} rounds:\n")
     print(runs_table(samples, "code"))
     return 0

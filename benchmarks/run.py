@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pyarrow.parquet as pq
@@ -180,6 +181,27 @@ class Runner:
         if contender == "materialize":
             return materialize_command(days[0], days[-1], select="*addon_aggregates")
         return self.child(contender, days)
+
+
+def materialize_rounds(
+    cache: Path, clients: int, repeat: int, name: str, contenders: dict[str, dict[str, Any]]
+) -> dict[str, list[Sample]]:
+    """`materialize` of one cached day of `clients`, once per contender per round, the
+    contenders interleaved; each contender's keyword arguments go to `Runner.run` (`repo`,
+    `extra_env`). The runs' folders are removed at the end."""
+    source = source_data(cache, clients, 1)
+    work = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=cache))
+    runner = Runner(work)
+    samples: dict[str, list[Sample]] = {label: [] for label in contenders}
+    try:
+        for round_ in range(1, repeat + 1):
+            print(f"{name} round {round_}/{repeat}", flush=True)
+            for label, how in contenders.items():
+                command = runner.command("materialize", [FIRST_DAY])
+                samples[label].append(runner.run(label.split()[0], source, command, **how))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return samples
 
 
 def finished_event_logs(events: Path, wait_seconds: float = 30) -> list[Path]:

@@ -9,13 +9,11 @@ Each `--try` is `LABEL=key=value,key=value` (the form of ADDON_OKRS_SPARK_CONF).
 markdown table (docs/performance.md quotes it)."""
 
 import argparse
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
-from benchmarks.results import Sample, runs_table
-from benchmarks.run import FIRST_DAY, REPO, Runner, source_data
+from benchmarks.results import runs_table
+from benchmarks.run import REPO, materialize_rounds
 
 
 def main(argv: list[str]) -> int:
@@ -36,19 +34,11 @@ def main(argv: list[str]) -> int:
         contenders[label] = conf
     cache = args.cache.resolve()
     cache.mkdir(parents=True, exist_ok=True)
-    source = source_data(cache, args.clients, 1)
-    work = Path(tempfile.mkdtemp(prefix="spark-conf-", dir=cache))
-    runner = Runner(work)
-    samples: dict[str, list[Sample]] = {label: [] for label in contenders}
-    try:
-        for round_ in range(1, args.repeat + 1):
-            print(f"spark_conf round {round_}/{args.repeat}", flush=True)
-            for label, conf in contenders.items():
-                command = runner.command("materialize", [FIRST_DAY])
-                extra = {"ADDON_OKRS_SPARK_CONF": conf} if conf else {}
-                samples[label].append(runner.run("conf", source, command, extra_env=extra))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    how = {
+        label: {"extra_env": {"ADDON_OKRS_SPARK_CONF": c} if c else {}}
+        for label, c in contenders.items()
+    }
+    samples = materialize_rounds(cache, args.clients, args.repeat, "spark_conf", how)
     print(f"\n`materialize`, one day of {args.clients:,} clients, {args.repeat} rounds:\n")
     print(runs_table(samples, "settings"))
     for label, conf in contenders.items():

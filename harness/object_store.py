@@ -8,6 +8,7 @@ and as the writer of `python -m harness.object_store` (below), which SIGKILLs it
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -116,14 +117,12 @@ class ObjectStoreView(pafs.FileSystemHandler):  # type: ignore[misc]
 
 
 def day_folders(
-    table: Path, view: ObjectStoreView, clock: Callable[[], float] | None = None
+    table: Path, view: ObjectStoreView, clock: Callable[[], float] = time.time
 ) -> DayFolders:
     """The write protocol over the table folder `table`, seen through `view`; its leases in
     `table/_leases` (local files, not changes of the view)."""
     location = Location(uri=f"s3a://view{table}", fs=pafs.PyFileSystem(view), path=str(table))
     leases = LocalLeaseFolder(str(table / "_leases"))
-    if clock is None:
-        return DayFolders(location, leases, f"table {table.name}", LEASE_SECONDS)
     return DayFolders(location, leases, f"table {table.name}", LEASE_SECONDS, clock)
 
 

@@ -157,14 +157,14 @@ class DayFolders:
             # A local move aside is one rename: a copy there is whole. On an object store it
             # is whole only once its record says so; until then the day was not touched. The
             # new day is wholly in place only once its staged copy is gone.
-            whole = replaced.is_local or aside.has_file(folder + WHOLE)
+            whole = replaced.is_local or aside.join(folder + WHOLE).exists()
             if whole and (not final.exists() or staged.exists()):
                 final.delete()
                 # The record goes once the day is whole again, before the copy aside shrinks:
                 # cut short after that, the day is kept and the rest of the copy dropped.
                 replaced.move_to(final, copied=lambda: aside.delete_file(folder + WHOLE))
             replaced.delete()
-        elif aside.has_file(folder + NONE) and staged.exists():
+        elif aside.join(folder + NONE).exists() and staged.exists():
             final.delete()  # no previous output: whatever of the new day got in goes
         aside.delete_file(folder + WHOLE)
         aside.delete_file(folder + NONE)

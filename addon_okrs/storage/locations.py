@@ -232,9 +232,6 @@ class Location:
         with self.fs.open_output_stream(f"{self.path}/{name}"):
             pass
 
-    def has_file(self, name: str) -> bool:
-        return self.fs.get_file_info(f"{self.path}/{name}").type == pafs.FileType.File
-
     def delete_file(self, name: str) -> None:
         """Remove a file of this folder; one already gone is not an error."""
         with contextlib.suppress(FileNotFoundError):
