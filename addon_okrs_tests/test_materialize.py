@@ -11,6 +11,7 @@ from pyspark.sql import SparkSession
 
 from addon_okrs.dataset.schema import DAY
 from addon_okrs.defs.graph import built_asset_names, built_assets
+from addon_okrs.storage import bucketing
 from addon_okrs.storage.catalog import ADDON_AGGREGATES, ADDON_OKR_METRICS, INTERMEDIATES
 from addon_okrs.tools.generate import generate_days
 from addon_okrs.tools.in_process import materialize_days
@@ -37,6 +38,10 @@ def materialize(
     return materialize_days(local_settings(sources, out), first, last)
 
 
+def declared_tables(spark: SparkSession) -> set[str]:
+    return {t.name for t in spark.catalog.listTables() if t.name.startswith(bucketing.PREFIX)}
+
+
 def materializations(
     result: dg.ExecuteInProcessResult,
 ) -> dict[tuple[str, str | None], dict[str, Any]]:
@@ -50,9 +55,13 @@ def materializations(
 def test_one_day_materializes_every_asset_with_metadata(
     spark: SparkSession, sources: Path, tmp_path: Path
 ) -> None:
+    declared_before = declared_tables(spark)
+
     result = materialize(sources, tmp_path, "20170502")
 
     assert result.success
+    # The run dropped the catalog tables it read the bucketed intermediates through.
+    assert declared_tables(spark) == declared_before
     events = materializations(result)
     assert sorted(events) == sorted((name, "20170502") for name in BUILT)
     evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
@@ -79,6 +88,8 @@ def test_one_day_materializes_every_asset_with_metadata(
         assert (
             events[(spec.name, "20170502")]["dagster/row_count"] == pq.read_table(written).num_rows
         )
+        assert (written / bucketing.RECORD).exists() == spec.bucketed
+    assert sum(spec.bucketed for spec in INTERMEDIATES) == 4
     okrs = tmp_path / ADDON_OKR_METRICS.day_path("20170502")
     assert (
         events[("addon_okr_metrics", "20170502")]["dagster/row_count"]

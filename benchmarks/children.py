@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-import pyarrow.parquet as pq
 from pyspark.sql import SparkSession
 
 from addon_okrs.dataset import transforms
@@ -61,13 +60,13 @@ def run_floor(settings: Settings, days: list[str]) -> None:
 
 
 def run_reference(source_root: str, out: str, days: list[str]) -> int:
-    from harness.reference import reference_addon_aggregates
+    from harness.reference import write_reference_addon_aggregates
 
-    table = reference_addon_aggregates(Path(urlparse(source_root).path), days)
     target = Path(urlparse(out).path)
     target.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, target / "reference.parquet")
-    return table.num_rows
+    return write_reference_addon_aggregates(
+        Path(urlparse(source_root).path), days, target / "reference.parquet"
+    )
 
 
 def main(argv: list[str]) -> int:

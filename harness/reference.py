@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from addon_okrs.storage.catalog import ADDON_AGGREGATES, ADDONS, MAIN_SUMMARY, TableSpec
 
@@ -80,19 +81,29 @@ LEFT JOIN custom cu USING (d, ch)
 """
 
 
-def reference_addon_aggregates(source_root: Path, days: Sequence[str]) -> pa.Table:
-    """addons/agg/v1 rows of the given days (with the day as first column), from local files."""
-
+def _query_params(source_root: Path, days: Sequence[str]) -> dict[str, object]:
     def files(table: TableSpec) -> list[str]:
         return [str(source_root / table.day_path(d) / "**" / "*.parquet") for d in days]
 
+    return {
+        "addons": files(ADDONS),
+        "main_summary": files(MAIN_SUMMARY),
+        "default_theme": DEFAULT_THEME,
+    }
+
+
+def reference_addon_aggregates(source_root: Path, days: Sequence[str]) -> pa.Table:
+    """addons/agg/v1 rows of the given days (with the day as first column), from local files."""
     with duckdb.connect() as con:
-        params = {
-            "addons": files(ADDONS),
-            "main_summary": files(MAIN_SUMMARY),
-            "default_theme": DEFAULT_THEME,
-        }
-        return con.sql(QUERY, params=params).to_arrow_table()
+        return con.sql(QUERY, params=_query_params(source_root, days)).to_arrow_table()
+
+
+def write_reference_addon_aggregates(source_root: Path, days: Sequence[str], target: Path) -> int:
+    """The same rows written by DuckDB straight into one parquet file (its COPY ... TO), never
+    held in Python: what the benchmark times at every size. Returns the rows written."""
+    with duckdb.connect() as con:
+        con.sql(QUERY, params=_query_params(source_root, days)).write_parquet(str(target))
+    return int(pq.read_metadata(target).num_rows)
 
 
 OKR_QUERY = """

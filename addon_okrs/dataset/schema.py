@@ -4,6 +4,11 @@ the output contract of addons/agg/v1 (docs/dataset.md, "Output")."""
 from pyspark.sql import types as T
 
 DAY = "submission_date_s3"
+CLIENT_ID = "client_id"
+# Every per-client frame of the graph is hash-partitioned by client id into this many parts
+# (transforms.by_client), and the per-client intermediates are written bucketed alike
+# (storage/bucketing.py), so that their consumers group and join them without another shuffle.
+CLIENT_PARTITIONS = 8
 
 DEFAULT_THEME_ID = "{972ce4c6-7e08-4474-a285-3208198ce6fd}"
 UNKNOWN_CHANNEL = "Other"

@@ -9,6 +9,8 @@ from pyspark.sql import functions as F
 
 from addon_okrs.dataset.schema import (
     ADDON_AGGREGATES_SCHEMA,
+    CLIENT_ID,
+    CLIENT_PARTITIONS,
     DAY,
     DEFAULT_THEME_ID,
     UNKNOWN_CHANNEL,
@@ -64,10 +66,12 @@ def pings_of_known_clients(main_summary: DataFrame) -> DataFrame:
 
 
 def by_client(frame: DataFrame) -> DataFrame:
-    """Hash-partition rows by day and client: every later grouping or join of this graph keys
-    on (day, client, ...), so one exchange here serves all of them (with
-    spark.sql.requireAllClusterKeysForCoPartition off, see defs/resources/spark.py)."""
-    return frame.repartition(DAY, "client_id")
+    """Hash-partition rows by client into CLIENT_PARTITIONS parts: every later grouping or join
+    of this graph keys on (client, day, ...), so this one shuffle serves all of them (with
+    spark.sql.requireAllClusterKeysForCoPartition off, see defs/resources/spark.py). The
+    per-client intermediates are stored bucketed the same way, so reading one back gives the
+    same partitioning without a shuffle (storage/bucketing.py)."""
+    return frame.repartition(CLIENT_PARTITIONS, CLIENT_ID)
 
 
 def count_by_client_day(addons: DataFrame) -> DataFrame:
@@ -164,21 +168,24 @@ def addon_aggregates(
 ) -> DataFrame:
     """One row per (day, client, channel, install type) with the client and channel facts.
 
+    The four per-client inputs are expected partitioned by client, as `by_client` leaves them
+    and as the table store reads the bucketed intermediates; any other partitioning is still
+    joined right, at the cost of a shuffle per input.
+
     Left joins throughout: a client or channel missing from main_summary keeps its rows, with
     null facts and zero counts (the notebook's inner joins dropped them, bug 1).
     """
-    # All four per-client inputs are partitioned alike, so the three joins on (client, day,
-    # ...) need no further exchange; the channel totals are a few rows and are broadcast.
-    # The two joins on all three keys come first, so the rows are sorted once for them.
+    # Partitioned alike, the three joins on (client, day, ...) need no exchange; the channel
+    # totals are a few rows and are broadcast. The two joins on all three keys come first, so
+    # the rows are sorted once for them.
     joined = (
-        by_client(count_by_client_day)
-        .join(by_client(user_types), on=JOIN_CLIENT_DAY_CHANNEL, how="inner")
+        count_by_client_day.join(user_types, on=JOIN_CLIENT_DAY_CHANNEL, how="inner")
         .join(
-            by_client(ms_has_theme.select(*CLIENT_DAY_CHANNEL, "has_custom_theme")),
+            ms_has_theme.select(*CLIENT_DAY_CHANNEL, "has_custom_theme"),
             on=JOIN_CLIENT_DAY_CHANNEL,
             how="left",
         )
-        .join(by_client(ms_install_days), on=JOIN_CLIENT_DAY, how="left")
+        .join(ms_install_days, on=JOIN_CLIENT_DAY, how="left")
         .join(F.broadcast(channel_counts), on=[DAY, "normalized_channel"], how="left")
     )
     zero_if_missing = {"n_custom_theme_clients", "n_clients"}

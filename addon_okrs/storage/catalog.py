@@ -40,6 +40,8 @@ class TableSpec:
     root: Root
     path: str  # below the root
     sized: bool = False  # each day written is cut into the dataset's file count (dataset/sizing.py)
+    # Written bucketed by client id (storage/bucketing.py): a per-client intermediate.
+    bucketed: bool = False
 
     def day_path(self, day: str) -> str:
         """`<path>/submission_date_s3=D`, relative to the table's root."""
@@ -55,15 +57,14 @@ MAIN_SUMMARY = TableSpec("main_summary", Root.SOURCE, "main_summary/v4")
 ADDON_AGGREGATES = TableSpec("addon_aggregates", Root.OUTPUT, "addons/agg/v1", sized=True)
 ADDON_OKR_METRICS = TableSpec("addon_okr_metrics", Root.OUTPUT, "addons/okr/v1", sized=True)
 
-INTERMEDIATES = tuple(
-    TableSpec(name, Root.INTERMEDIATE, name)
-    for name in (
-        "count_by_client_day",
-        "user_types",
-        "ms_has_theme",
-        "ms_install_days",
-        "channel_counts",
-    )
+# The per-client intermediates are read by consumers that group or join them by client, so
+# they are written bucketed; channel_counts is a few rows a day.
+INTERMEDIATES = (
+    *(
+        TableSpec(name, Root.INTERMEDIATE, name, bucketed=True)
+        for name in ("count_by_client_day", "user_types", "ms_has_theme", "ms_install_days")
+    ),
+    TableSpec("channel_counts", Root.INTERMEDIATE, "channel_counts"),
 )
 
 SOURCES: tuple[TableSpec, ...] = (ADDONS, MAIN_SUMMARY)

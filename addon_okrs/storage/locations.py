@@ -225,6 +225,14 @@ class Location:
         with self.fs.open_output_stream(f"{self.path}/{name}") as out:
             out.write(data)
 
+    def read_bytes(self, name: str) -> bytes | None:
+        """A file of this folder, or None when it is not there."""
+        try:
+            with self.fs.open_input_stream(f"{self.path}/{name}") as source:
+                return bytes(source.read())
+        except FileNotFoundError:
+            return None
+
     def touch(self, name: str) -> None:
         """An empty file of this folder (created, with its parents, if missing)."""
         if self.is_local:

@@ -11,7 +11,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from addon_okrs.dataset import sizing
-from addon_okrs.dataset.schema import DAY, SOURCE_CONTRACTS
+from addon_okrs.dataset.schema import CLIENT_ID, CLIENT_PARTITIONS, DAY, SOURCE_CONTRACTS
+from addon_okrs.storage import bucketing
 from addon_okrs.storage.catalog import day_folder
 from addon_okrs.storage.day_swap import DayFolders
 from addon_okrs.storage.leases import DEFAULT_LEASE_SECONDS, DayLeases
@@ -55,6 +56,11 @@ class TableStore:
         self.target_file_mb = target_file_mb
         self.min_success_markers = min_success_markers
         self.allow_unready_sources = allow_unready_sources
+        self.bucketed_reads = bucketing.BucketedReads(spark)
+
+    def close(self) -> None:
+        """Drop what the store declared in the session's catalog (no file is touched)."""
+        self.bucketed_reads.close()
 
     def table(self, name: str) -> Table:
         return self.warehouse.table(name)
@@ -65,6 +71,8 @@ class TableStore:
         A source day is checked first (ready, every footer readable, the contract's columns
         there with their types) and then read with the contract's schema: only the columns the
         job uses, and no schema inference over its files. Our own tables merge their schemas.
+        A bucketed table's frame is partitioned by client (transforms.by_client): by a bucketed
+        scan when every day carries the graph's layout, else by a shuffle after a plain read.
         """
         table = self.table(name)
         folders = [table.day(d) for d in days]
@@ -75,6 +83,13 @@ class TableStore:
                 f"(looked for {', '.join(uri for _, uri in missing)}). Check that the upstream "
                 "job has written them, or that the root setting points at the right place."
             )
+        if table.spec.bucketed:
+            layouts = {bucketing.day_layout(f) for f in folders}
+            layout = layouts.pop() if len(layouts) == 1 else None
+            if layout is not None and layout.is_graphs:
+                return self.bucketed_reads.read(
+                    table.location, layout, dict(zip(days, folders, strict=True))
+                )
         reader = self.spark.read.option("basePath", table.location.uri)
         source_schema = read_schema(SOURCE_CONTRACTS[name]) if table.spec.is_source else None
         if source_schema is not None:
@@ -98,7 +113,10 @@ class TableStore:
             # Partition columns not in the schema (sample_id) are dropped.
             return frame.select(*source_schema.fieldNames())
         # Partition discovery types 20170501 as an integer; the day is a key, not a number.
-        return frame.withColumn(DAY, F.col(DAY).cast("string"))
+        frame = frame.withColumn(DAY, F.col(DAY).cast("string"))
+        if table.spec.bucketed and CLIENT_ID in frame.columns:
+            return frame.repartition(CLIENT_PARTITIONS, CLIENT_ID)
+        return frame
 
     def protocol(self, table: Table) -> DayFolders:
         """The write protocol of a table's day folders (docs/storage.md)."""
@@ -125,7 +143,11 @@ class TableStore:
         with folders.writing(run_id, [day_folder(d) for d in days]) as leases:
             staging = folders.staging(run_id)
             bytes_per_record = table.bytes_per_record() if table.spec.sized else None
-            frame.write.mode("overwrite").partitionBy(DAY).parquet(staging.uri)
+            bucketed = table.spec.bucketed and CLIENT_ID in frame.columns
+            if bucketed:
+                bucketing.write(self.spark, frame, staging.uri)
+            else:
+                frame.write.mode("overwrite").partitionBy(DAY).parquet(staging.uri)
             # Hidden names (Spark's emptied `_temporary`, still listed on some S3 servers)
             # are not days, as Spark's own readers skip them.
             found = {f for f in staging.subfolders() if not f.startswith(("_", "."))}
@@ -136,12 +158,16 @@ class TableStore:
                     f"run days were {list(days)}. Nothing was replaced."
                 )
             data_schema = frame.drop(DAY).schema
+            layout = bucketing.Layout.of(frame) if bucketed else None
             for day in days:
                 staged = staging.join(day_folder(day))
                 if not staged.exists():
                     # A day with no rows still gets a folder with a schema-only file, so that
-                    # readers of the day find an empty table rather than a missing one.
+                    # readers of the day find an empty table rather than a missing one (and
+                    # read it plain: that file is in no bucket).
                     self.spark.createDataFrame([], data_schema).write.parquet(staged.uri)
+                elif layout is not None:
+                    staged.write_bytes(bucketing.RECORD, layout.to_bytes())
                 if bytes_per_record is not None:
                     self._resize(staged, bytes_per_record)
                 staged.touch(MARKER)

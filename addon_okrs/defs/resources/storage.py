@@ -78,6 +78,16 @@ class TableStoreResource(dg.ConfigurableResource):
             )
         return self._store
 
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        # The tables the store declared to read bucketed days: a Spark Connect server's
+        # catalog outlives the run. Files are never touched, so a failure here loses nothing.
+        if self._store is not None:
+            try:
+                self._store.close()
+            except Exception as error:  # the session may be gone with the run's end
+                if context.log is not None:
+                    context.log.warning(f"could not drop the run's read tables: {error}")
+
 
 class ReportStoreResource(dg.ConfigurableResource):
     """The OKR report's store, and the days whose mean is each OKR's baseline (settings:
