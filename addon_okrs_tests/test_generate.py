@@ -9,7 +9,7 @@ import pytest
 
 from addon_okrs.dataset.days import days_since_epoch
 from addon_okrs.dataset.schema import NEWER_ADDON_FIELDS
-from addon_okrs.tools.generate import _array, client_ids, generate_days
+from addon_okrs.tools.generate import _array, client_ids, generate_day, generate_days
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +118,32 @@ def test_a_drift_moves_each_okr_driver_by_its_factor(tmp_path: Path) -> None:
     assert after["new_profile_share"] / before["new_profile_share"] == pytest.approx(1.25, abs=0.1)
     assert 1 - after["self_installed_share"] == pytest.approx(0.12, abs=0.005)
     assert 1 - before["self_installed_share"] == pytest.approx(0.15, abs=0.005)
+
+
+def test_a_day_written_in_parts_holds_each_parts_clients_beside_the_others(
+    root: Path, tmp_path: Path
+) -> None:
+    """How the benchmark writes a day too large to generate at once: part 0 is the plain day,
+    part 1 adds its own seed's clients in files of its own and leaves part 0's alone."""
+    day, folder = "20170501", "main_summary/v4/submission_date_s3=20170501"
+    generate_day(tmp_path.as_uri(), day, 2000, seed=3, samples=8)
+    first = pq.read_table(tmp_path / folder)
+    generate_day(tmp_path.as_uri(), day, 500, seed=4, samples=8, part=1)
+
+    both = pq.read_table(tmp_path / folder)
+    assert first.equals(pq.read_table(root / folder))  # part 0 is the ordinary day
+    assert sorted(p.name for p in (tmp_path / folder / "sample_id=3").glob("*.parquet")) == [
+        "part-00000-00003.snappy.parquet",
+        "part-00001-00003.snappy.parquet",
+    ]
+    second = pa.concat_tables(
+        pq.read_table(f, columns=["client_id"])
+        for f in sorted((tmp_path / folder).glob("*/part-00001-*.parquet"))
+    )
+    assert both.num_rows == first.num_rows + second.num_rows
+    clients_first = set(first["client_id"].drop_null().to_pylist())
+    clients_second = set(second["client_id"].drop_null().to_pylist())
+    # Another seed, other clients: the day holds both populations, none shared.
+    assert not clients_first & clients_second
+    assert len(clients_second) > 450
+    assert set(both["client_id"].drop_null().to_pylist()) == clients_first | clients_second

@@ -9,6 +9,7 @@ each run's event log (benchmarks/eventlog.py), memory from polling the process t
 import argparse
 import hashlib
 import json
+import math
 import os
 import platform
 import shutil
@@ -28,7 +29,7 @@ from addon_okrs.dataset.days import day_range
 from addon_okrs.settings import parse_spark_conf
 from addon_okrs.storage.catalog import ADDON_AGGREGATES, SOURCES
 from addon_okrs.tools import generate
-from addon_okrs.tools.generate import generate_days
+from addon_okrs.tools.generate import generate_day, generate_days
 from benchmarks.eventlog import event_log_conf, read_event_logs
 from benchmarks.notebook import explain_differences
 from benchmarks.procs import measure
@@ -69,6 +70,11 @@ def generator_fingerprint() -> str:
     return hashlib.sha256(source).hexdigest()[:10]
 
 
+# The generator holds a day in memory (about 1.5 GB per million clients): a larger day is
+# generated in parts of this many clients, each with its own seed.
+PART_CLIENTS = 4_000_000
+
+
 def source_data(cache: Path, clients: int, days: int) -> Path:
     """Generated source days, reused while the generator is unchanged."""
     root = cache / "data" / f"clients{clients}-days{days}-{generator_fingerprint()}"
@@ -76,8 +82,18 @@ def source_data(cache: Path, clients: int, days: int) -> Path:
     if not done.exists():
         shutil.rmtree(root, ignore_errors=True)
         print(f"generating {days} day(s) of {clients:,} clients into {root}", flush=True)
-        for day in generate_days(root.as_uri(), FIRST_DAY, days, clients):
-            print(f"  {day.day}: {day.pings:,} pings, {day.addon_rows:,} addons rows", flush=True)
+        if clients <= PART_CLIENTS:
+            for day in generate_days(root.as_uri(), FIRST_DAY, days, clients):
+                print(f"  {day.day}: {day.pings:,} pings, {day.addon_rows:,} addons rows")
+        else:  # one day only: the parts of a day too large to generate in memory at once
+            if days != 1:
+                raise ValueError(f"{clients:,} clients: only one day of that size is generated")
+            for part in range(math.ceil(clients / PART_CLIENTS)):
+                size = min(PART_CLIENTS, clients - part * PART_CLIENTS)
+                day = generate_day(root.as_uri(), FIRST_DAY, size, seed=part, part=part)
+                print(
+                    f"  {day.day} part {part}: {day.pings:,} pings, {day.addon_rows:,} addons rows"
+                )
         done.touch()
     return root
 

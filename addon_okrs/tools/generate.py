@@ -144,9 +144,13 @@ def generate_day(
     samples: int = 100,
     s3: S3Options | None = None,
     trend: float = 1.0,
+    part: int = 0,
 ) -> GeneratedDay:
     """Write one day of both source tables under `root` (any file:// or s3:// URI).
 
+    `part` 0 replaces the day; part k > 0 adds its clients to the day as files of their own
+    (`part-0000k-…`), so that a day too large to hold in memory (about 1.5 GB per million
+    clients) is written in parts, each with its own seed.
     `trend` multiplies the three drivers of the OKRs: add-ons per client, the share of
     self-installed add-ons (the side-loaded share is divided by it) and the share of new
     profiles. 1.0 is the plain day; generate_days sets it from a drift per day."""
@@ -288,8 +292,8 @@ def generate_day(
     addon_sample = np.concatenate([addon_sample, addon_sample[duplicated]])
 
     base = Location.from_uri(normalise_root(root, "root"), s3)
-    files = _write_samples(base, ADDONS, day, addons, addon_sample, samples)
-    files += _write_samples(base, MAIN_SUMMARY, day, main_summary, ping_sample, samples)
+    files = _write_samples(base, ADDONS, day, addons, addon_sample, samples, part)
+    files += _write_samples(base, MAIN_SUMMARY, day, main_summary, ping_sample, samples, part)
     return GeneratedDay(day, p, addons.num_rows, files, time.monotonic() - started)
 
 
@@ -311,21 +315,28 @@ def _older_table(table: pa.Table) -> pa.Table:
 
 
 def _write_samples(
-    root: Location, spec: TableSpec, day: str, table: pa.Table, sample: np.ndarray, samples: int
+    root: Location,
+    spec: TableSpec,
+    day: str,
+    table: pa.Table,
+    sample: np.ndarray,
+    samples: int,
+    part: int = 0,
 ) -> int:
     base = root.join(spec.day_path(day))
-    base.delete()
+    if part == 0:
+        base.delete()
     order = np.argsort(sample, kind="stable")
     table = table.take(pa.array(order))
     bounds = np.searchsorted(sample[order], np.arange(samples + 1))
     for s in range(samples):
-        part = table.slice(bounds[s], bounds[s + 1] - bounds[s])
+        rows = table.slice(bounds[s], bounds[s + 1] - bounds[s])
         if s % 4 == 0:
-            part = _older_table(part)
+            rows = _older_table(rows)
         folder = base.join(f"sample_id={s}")
         folder.fs.create_dir(folder.path, recursive=True)
         pq.write_table(
-            part, f"{folder.path}/part-00000-{s:05d}.snappy.parquet", filesystem=folder.fs
+            rows, f"{folder.path}/part-{part:05d}-{s:05d}.snappy.parquet", filesystem=folder.fs
         )
         folder.touch(MARKER)
     return samples

@@ -15,8 +15,9 @@ from addon_okrs.settings import Settings
 from addon_okrs.storage.s3a import ConnectorError, connector_jars, s3a_conf
 
 # Local-mode settings that suit a laptop-sized day; any of them can be overridden in `conf`.
-# What the plan relies on to be fast anywhere (transforms.by_client): joins on (day, client,
-# channel) reuse a partitioning on (day, client) instead of shuffling again. Overridable.
+# What the plan relies on to be fast anywhere (transforms.by_client): joins on (client, day,
+# channel) reuse a partitioning on the client alone (a shuffle, or the buckets of the stored
+# intermediates) instead of shuffling again. Overridable.
 PLAN_DEFAULTS: dict[str, str] = {
     "spark.sql.requireAllClusterKeysForCoPartition": "false",
 }
