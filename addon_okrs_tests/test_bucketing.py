@@ -4,6 +4,7 @@ written otherwise, and what the store leaves in the session's catalog."""
 
 import json
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,19 +85,28 @@ def rows(frame: DataFrame) -> list[tuple]:
     return sorted(tuple(r) for r in frame.collect())
 
 
-@pytest.fixture()
-def written(spark: SparkSession, tmp_path: Path) -> Iterator[TableStore]:
-    tables = store(spark, tmp_path)
+@pytest.fixture(scope="module")
+def written_root(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Both days of every intermediate, written once for the module (tests copy it to change it)."""
+    root = tmp_path_factory.mktemp("bucketed")
+    tables = store(spark, root)
     for name, frame in per_client(spark, 500).items():
         tables.write(name, DAYS, frame, run_id="r1")
+    tables.close()
+    return root
+
+
+@pytest.fixture()
+def written(spark: SparkSession, written_root: Path) -> Iterator[TableStore]:
+    tables = store(spark, written_root)
     yield tables
     tables.close()
 
 
 def test_a_per_client_day_is_one_file_per_bucket_with_its_layout_record(
-    written: TableStore, tmp_path: Path
+    written_root: Path,
 ) -> None:
-    day = tmp_path / "intermediate/count_by_client_day" / f"{DAY}={DAYS[0]}"
+    day = written_root / "intermediate/count_by_client_day" / f"{DAY}={DAYS[0]}"
     data = sorted(p.name for p in day.iterdir() if not p.name.startswith(("_", ".")))
     # by_client's partitions are the buckets: each write task holds exactly one.
     assert sorted(int(BUCKET_FILE.match(n).group(1)) for n in data) == list(  # type: ignore[union-attr]
@@ -115,7 +125,7 @@ def test_a_per_client_day_is_one_file_per_bucket_with_its_layout_record(
     assert outside.num_rows == 500
     assert outside.column_names == ["client_id", "normalized_channel", "foreign_install", "count"]
     # channel_counts is a few rows: written plain.
-    channels = tmp_path / "intermediate/channel_counts" / f"{DAY}={DAYS[0]}"
+    channels = written_root / "intermediate/channel_counts" / f"{DAY}={DAYS[0]}"
     assert not (channels / bucketing.RECORD).exists()
 
 
@@ -142,11 +152,14 @@ def bucketing_tables() -> list[str]:
 
 
 def test_days_without_the_graphs_layout_are_read_plain_and_shuffled_alike(
-    spark: SparkSession, written: TableStore, tmp_path: Path
+    spark: SparkSession, written_root: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """A day written before bucketing (no record) or with another bucket count: the read falls
     back to a plain scan and one shuffle into the same partitioning, with the same rows."""
-    expected = rows(written.read("ms_has_theme", DAYS))
+    shutil.copytree(written_root, tmp_path, dirs_exist_ok=True)
+    tables = store(spark, tmp_path)
+    request.addfinalizer(tables.close)
+    expected = rows(tables.read("ms_has_theme", DAYS))
     folders = tmp_path / "intermediate/ms_has_theme"
     (folders / f"{DAY}={DAYS[0]}" / bucketing.RECORD).unlink()
     other = folders / f"{DAY}={DAYS[1]}" / bucketing.RECORD
@@ -154,10 +167,10 @@ def test_days_without_the_graphs_layout_are_read_plain_and_shuffled_alike(
     other.write_text(json.dumps({**record, "buckets": 16}))
 
     for days in (DAYS, DAYS[:1], DAYS[1:]):
-        frame = written.read("ms_has_theme", days)
+        frame = tables.read("ms_has_theme", days)
         assert shuffles(frame) == 1, days
         assert rows(frame) == [r for r in expected if r[-1] in days]
-    assert shuffles(transforms.ms_install_days(written.read("ms_has_theme", DAYS))) == 1
+    assert shuffles(transforms.ms_install_days(tables.read("ms_has_theme", DAYS))) == 1
 
 
 def test_an_empty_day_is_read_plain(
@@ -176,18 +189,18 @@ def test_an_empty_day_is_read_plain(
 
 
 def test_closing_the_store_drops_its_catalog_tables_and_keeps_the_files(
-    spark: SparkSession, written: TableStore, tmp_path: Path
+    spark: SparkSession, written: TableStore, written_root: Path
 ) -> None:
     def declared() -> list[str]:
         return [t.name for t in spark.catalog.listTables() if t.name.startswith(bucketing.PREFIX)]
 
     assert written.read("user_types", DAYS).count() == 1000
     assert len(declared()) == 1  # the read's table; the writes' are dropped once written
-    files = sorted((tmp_path / "intermediate/user_types").rglob("*"))
+    files = sorted((written_root / "intermediate/user_types").rglob("*"))
 
     written.close()
 
     assert declared() == []
-    assert sorted((tmp_path / "intermediate/user_types").rglob("*")) == files
+    assert sorted((written_root / "intermediate/user_types").rglob("*")) == files
     assert written.read("user_types", DAYS).count() == 1000
     written.close()

@@ -16,6 +16,7 @@ import duckdb
 
 from addon_okrs.dataset.schema import ADDON_AGGREGATES_SCHEMA
 from addon_okrs.storage.catalog import ADDON_AGGREGATES
+from benchmarks import profile as stage_profile
 from benchmarks.results import Sample, runs_table
 from benchmarks.run import CONTENDERS, FIRST_DAY, REPO, Runner, input_rows, source_data
 
@@ -42,6 +43,10 @@ def main(argv: list[str]) -> int:
         help=f"comma-separated, run in this order each round; of {', '.join(CONTENDERS)}",
     )  # fmt: skip
     parser.add_argument("--repeat", type=int, default=1, help="rounds; figures are medians")
+    parser.add_argument(
+        "--profile", action="store_true",
+        help="print where the first materialize run's time goes, per step and Spark stage",
+    )  # fmt: skip
     parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "bench")
     args = parser.parse_args(argv)
     contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
@@ -56,11 +61,14 @@ def main(argv: list[str]) -> int:
     samples: dict[str, list[Sample]] = {c: [] for c in contenders}
     kept = work / "reference.parquet"
     differences: list[int] = []
+    profiles: list[stage_profile.Profile] = []
 
     def keep_reference(out: Path, _: list[Path]) -> None:
         shutil.copy(out / "reference.parquet", kept)
 
-    def compare(out: Path, _: list[Path]) -> None:
+    def compare(out: Path, event_logs: list[Path]) -> None:
+        if args.profile and not profiles:
+            profiles.append(stage_profile.profile_run(event_logs, runner.dagster_home))
         if kept.exists():
             differences.append(differing_rows(kept, out / ADDON_AGGREGATES.day_path(FIRST_DAY)))
 
@@ -77,6 +85,9 @@ def main(argv: list[str]) -> int:
     print(runs_table(samples, "contender"))
     if differences:
         print(f"\n`materialize` rows differing from DuckDB's, per round: {differences}")
+    for profile in profiles:
+        print("\nWhere the first `materialize` run's time goes:\n")
+        print("\n".join(stage_profile.render(profile)))
     return 1 if any(differences) else 0
 
 
