@@ -104,3 +104,18 @@ def test_on_an_object_store_a_moved_folders_marker_is_copied_last_and_deleted_fi
     assert sorted(p.name for p in (tmp_path / "moved").iterdir()) == [
         "_SUCCESS", "part-0.parquet", "part-1.parquet",
     ]  # fmt: skip
+
+
+def test_a_small_file_of_a_day_on_s3_is_written_read_back_or_none(
+    s3: "boto3.client", endpoint: str
+) -> None:
+    """What the bucketed layout's record relies on (storage/bucketing.py): a missing record is
+    None, not an error."""
+    options = S3Options(endpoint_url=endpoint, region="us-east-1")
+    day = Location.from_uri("s3a://warehouse/ms_has_theme/submission_date_s3=20170501", options)
+
+    assert day.read_bytes("_BUCKETING") is None
+    day.write_bytes("_BUCKETING", b'{"buckets": 8}')
+
+    assert day.read_bytes("_BUCKETING") == b'{"buckets": 8}'
+    assert keys(s3, "ms_has_theme/") == ["ms_has_theme/submission_date_s3=20170501/_BUCKETING"]

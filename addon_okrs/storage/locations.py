@@ -220,8 +220,10 @@ class Location:
         return sum(pq.ParquetFile(i.path, filesystem=self.fs).metadata.num_rows for i in files)
 
     def write_bytes(self, name: str, data: bytes) -> None:
-        """A file of this folder (created, with its parents, if missing)."""
-        self.fs.create_dir(self.path, recursive=True)
+        """A file of this folder (created, with its parents, if missing; an object store has no
+        folders to create: creating one there would leave an empty marker object)."""
+        if self.is_local:
+            self.fs.create_dir(self.path, recursive=True)
         with self.fs.open_output_stream(f"{self.path}/{name}") as out:
             out.write(data)
 
