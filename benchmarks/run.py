@@ -66,7 +66,8 @@ MEASURED_READS = {"spark.hadoop.parquet.hadoop.vectored.io.enabled": "false"}
 
 
 def generator_fingerprint() -> str:
-    source = Path(generate.__file__).read_bytes()
+    """The generator's code and how a large day is cut into parts: what a cached day depends on."""
+    source = Path(generate.__file__).read_bytes() + f"\nPART_CLIENTS={PART_CLIENTS}".encode()
     return hashlib.sha256(source).hexdigest()[:10]
 
 
