@@ -38,3 +38,12 @@ def check_results_by_day(instance: dg.DagsterInstance) -> dict[str, dict[str, li
             passed = record.status.value == "SUCCEEDED"
             found.setdefault(day, {}).setdefault(spec.name, []).append(passed)
     return found
+
+
+def launched_step_processes(home: Path) -> list[str]:
+    """The steps the only run of the instance at `home` started a process for (its event log:
+    the multiprocess executor's workers)."""
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        [run] = instance.get_runs()
+        events = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_WORKER_STARTING)
+    return sorted(e.step_key or "" for e in events)

@@ -1,6 +1,6 @@
 """The same code location on a real Spark standalone cluster and over Spark Connect, chosen by
-environment variables only, each giving the same day as local mode; on the cluster, also with
-an executor killed in the middle of a stage.
+environment variables only, each giving the same day as local mode; the cluster's run with an
+executor killed in the middle of a stage.
 
 The servers run on loopback, started and stopped by these tests. Runs go through
 `dagster asset materialize` in a fresh process, as a user (or a deployment) runs them.
@@ -107,35 +107,6 @@ def assert_every_step_succeeded(home: Path) -> None:
     assert retried == []
 
 
-def launched_step_processes(home: Path) -> list[str]:
-    """The steps the run's multiprocess executor started a process for (its event log)."""
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        [run] = instance.get_runs()
-        events = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_WORKER_STARTING)
-    return sorted(e.step_key or "" for e in events)
-
-
-def test_standalone_cluster_gives_the_local_result(
-    sources: Path, local_result: list[tuple[object, ...]], tmp_path: Path
-) -> None:
-    with spark_standalone_cluster(tmp_path / "cluster", workers=2, cores=1, memory="1g") as cluster:
-        out, log = materialize_in_a_fresh_process(
-            tmp_path / "run",
-            sources,
-            {
-                "ADDON_OKRS_SPARK_MASTER": cluster.master_url,
-                "ADDON_OKRS_SPARK_CONF": "spark.executor.memory=768m,"
-                "spark.sql.shuffle.partitions=4",
-            },
-        )
-        # The run was one application of this cluster, finished when its process ended.
-        apps = cluster.wait_for_completed_apps(1, timeout=60)
-
-    assert "Executing steps in process" in log  # one driver, shared by every step
-    assert [(a["name"], a["state"]) for a in apps] == [("addon_okrs", "FINISHED")]
-    assert day_rows(out / OUTPUT, DAY) == local_result
-
-
 def executors(driver_ui: str) -> list[dict[str, Any]]:
     """Every executor the running application has had (Spark's REST API on its driver)."""
     try:
@@ -168,7 +139,7 @@ def executor_process(executor_id: str) -> psutil.Process:
     raise LookupError(f"no process for executor {executor_id}")
 
 
-def test_an_executor_killed_mid_stage_costs_a_task_retry_not_the_run(
+def test_on_a_standalone_cluster_an_executor_killed_mid_stage_costs_a_retry_not_the_result(
     sources: Path, local_result: list[tuple[object, ...]], tmp_path: Path
 ) -> None:
     ui_port = free_port()
@@ -229,9 +200,13 @@ def test_an_executor_killed_mid_stage_costs_a_task_retry_not_the_run(
             assert run.wait(timeout=600) == 0
         finally:
             reap(run)
+        # The run was one application of this cluster, finished when its process ended.
+        apps = cluster.wait_for_completed_apps(1, timeout=60)
 
+    assert [(a["name"], a["state"]) for a in apps] == [("addon_okrs", "FINISHED")]
     # The driver's own account: the killed executor's running task was lost, and run again.
     log = (tmp_path / "materialize.log").read_text()
+    assert "Executing steps in process" in log  # one driver, shared by every step
     assert f"Lost executor {killed} on 127.0.0.1" in log
     assert_every_step_succeeded(tmp_path / "run" / "dagster_home")
     assert day_rows(tmp_path / "run" / "out" / OUTPUT, DAY) == local_result
@@ -241,24 +216,6 @@ def test_an_executor_killed_mid_stage_costs_a_task_retry_not_the_run(
 def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectServer]:
     with spark_connect_server(tmp_path_factory.mktemp("connect")) as server:
         yield server
-
-
-def test_spark_connect_gives_the_local_result_with_the_multiprocess_executor(
-    sources: Path,
-    local_result: list[tuple[object, ...]],
-    connect_server: ConnectServer,
-    tmp_path: Path,
-) -> None:
-    jobs_before = connect_server.jobs()
-
-    out, _ = materialize_in_a_fresh_process(
-        tmp_path, sources, {"ADDON_OKRS_SPARK_REMOTE": connect_server.url}
-    )
-
-    # A remote engine makes the executor multiprocess: each step its own process and session.
-    assert launched_step_processes(tmp_path / "dagster_home") == sorted(built_asset_names)
-    assert connect_server.jobs() > jobs_before  # the work ran on the server
-    assert day_rows(out / OUTPUT, DAY) == local_result
 
 
 def test_spark_connect_gives_the_local_result_in_one_process(

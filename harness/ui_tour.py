@@ -5,7 +5,7 @@ scripts/screenshots.py, which regenerates the README's pictures."""
 import os
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,10 +71,15 @@ def _open(page: Page, url: str, ready_text: str) -> None:
     skip.wait_for(state="hidden")
 
 
-def asset_graph(page: Page, base_url: str, screenshot: Path) -> Seen:
-    """The addon_okrs group's lineage: every built asset as a node, the two sources upstream."""
+def asset_graph(page: Page, base_url: str, screenshot: Path, showing: str | None = None) -> Seen:
+    """The addon_okrs group's lineage: every built asset as a node, the two sources upstream.
+    `showing`: a text the graph fills in after its nodes (a check summary, say), waited for;
+    if it never comes, the page is returned as it is, for the caller's assertion to show."""
     _open(page, base_url + GROUP_LINEAGE, "addon_aggregates")
     page.get_by_text("main_summary", exact=True).first.wait_for()
+    if showing is not None:
+        with suppress(PlaywrightTimeoutError):
+            page.get_by_text(showing, exact=True).first.wait_for()
     page.screenshot(path=str(screenshot))
     return Seen(page.inner_text("body"), screenshot)
 
