@@ -336,8 +336,11 @@ class Report:
             "`dagster asset materialize` of every asset and check, the engine chosen by "
             "settings only: local mode (`local[*]`); a standalone cluster on loopback (master "
             "and two workers of 1 core and 1 GB, `ADDON_OKRS_SPARK_MASTER`); a Spark Connect "
-            "server on loopback (`local[2]`, 2 GB, `ADDON_OKRS_SPARK_REMOTE`, so the "
-            "multiprocess executor: one process per step). Same machine, same 2 cores: this "
+            "server on loopback (`local[2]`, 2 GB, `ADDON_OKRS_SPARK_REMOTE`), with the "
+            "multiprocess executor a remote engine defaults to (`connect`: one process and "
+            "session per step) and with `ADDON_OKRS_EXECUTOR=in_process` (`connect_in_process`: "
+            "one session for the run). The Connect server stays up across rounds, as a "
+            "deployment's does. Same machine, same 2 cores: this "
             "shows the overheads of each way of running, not a speed-up. Peak memory is the "
             "Dagster process tree's; the cluster's and the server's JVMs are not in it.",
             "",

@@ -386,8 +386,10 @@ def scaling_study(
 def engines_study(runner: Runner, args: argparse.Namespace, source: Path) -> dict[str, Study]:
     """One day through `dagster asset materialize` on each engine, chosen by settings only:
     local mode; a standalone cluster (master + 2 workers of 1 core and 1 GB, on loopback);
-    Spark Connect (a local[2] server with 2 GB, multiprocess executor)."""
-    studies = {name: Study(name) for name in ("local", "standalone", "connect")}
+    Spark Connect (a local[2] server with 2 GB), with the multiprocess executor that a remote
+    engine defaults to and with the in-process one (one client session for the run)."""
+    names = ("local", "standalone", "connect", "connect_in_process")
+    studies = {name: Study(name) for name in names}
     command = materialize_command(FIRST_DAY)
     with (
         spark_standalone_cluster(
@@ -408,6 +410,10 @@ def engines_study(runner: Runner, args: argparse.Namespace, source: Path) -> dic
                 True,
             ),
             "connect": ({"ADDON_OKRS_SPARK_REMOTE": connect.url}, False),
+            "connect_in_process": (
+                {"ADDON_OKRS_SPARK_REMOTE": connect.url, "ADDON_OKRS_EXECUTOR": "in_process"},
+                False,
+            ),
         }
         for round_ in range(1, args.repeat + 1):
             print(f"engines round {round_}/{args.repeat}", flush=True)
