@@ -189,7 +189,6 @@ from pyspark.sql import functions as F
 from addon_okrs.dataset import transforms
 from addon_okrs.settings import Settings
 from addon_okrs.tools.in_process import materialize_days
-from addon_okrs_tests.helpers import launched_step_processes
 original = transforms.addon_aggregates
 def duplicating(*frames):
     output = original(*frames)

@@ -182,7 +182,7 @@ def test_a_backfill_launched_as_the_dialog_does_runs_in_chunks_with_single_day_r
     # Spark), each day once.
     assert chunks == [BACKFILL_DAYS[0:2], BACKFILL_DAYS[2:3]]
     assert reports == day_range(BACKFILL_DAYS[0], len(BACKFILL_DAYS) + 89)
-    # Each day of the one run equals the contract's rows of that day built alone.
+    # Each day of either run equals the contract's rows of that day built alone.
     for day in BACKFILL_DAYS:
         rows = day_rows(ui.output / OUTPUT, day)
         assert len(rows) > 1000
