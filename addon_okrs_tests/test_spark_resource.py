@@ -1,12 +1,17 @@
 """The Spark resource's set-up errors, written for the person who has to fix them, and the
 Spark settings reaching it."""
 
+import os
+
 import pytest
 
 from addon_okrs.defs.resources.spark import (
+    GB,
     JavaNotFoundError,
+    Machine,
     SparkResource,
     find_java,
+    local_sizes,
     session_conf,
     spark_resource,
 )
@@ -81,6 +86,43 @@ def test_a_connect_remote_wins_over_the_master_and_overrides_win_over_defaults()
         "spark.sql.requireAllClusterKeysForCoPartition": "false",
         "spark.a": "1",
     }
-    local = session_conf("local[2]", None, {"spark.driver.memory": "6g"})
+    local = session_conf("local[2]", None, {"spark.driver.memory": "6g"}, None, Machine(2, 24 * GB))
     assert (local["spark.master"], local["spark.driver.memory"]) == ("local[2]", "6g")
     assert local["spark.sql.shuffle.partitions"] == "8"
+
+
+def sizes(master: str, cores: int, memory_gb: float) -> tuple[str, str]:
+    found = local_sizes(master, Machine(cores, int(memory_gb * GB)))
+    return found["spark.driver.memory"], found["spark.sql.shuffle.partitions"]
+
+
+def test_local_mode_sizes_follow_the_cores_and_memory_found() -> None:
+    # A quarter of the memory found, to the nearest GB, for the driver's heap; 4 shuffle
+    # partitions per core the master runs tasks on ...
+    assert sizes("local[*]", 2, 23.54) == ("6g", "8")  # the machine the project is measured on
+    assert sizes("local[*]", 6, 64) == ("16g", "24")
+    assert sizes("local[3]", 16, 30) == ("8g", "12")  # 7.5 rounds up
+    assert sizes("local[4,2]", 16, 29.9) == ("7g", "16")
+    assert sizes("local", 8, 64) == ("16g", "8")
+    # ... at least 2 GB and 8 partitions, the fixed sizes of earlier rounds, however small the
+    # machine ...
+    assert sizes("local[*]", 1, 4) == ("2g", "8")
+    assert sizes("local[1]", 1, 6) == ("2g", "8")
+    # ... and at most 31 GB, where the JVM's compressed object pointers end.
+    assert sizes("local[*]", 96, 512) == ("31g", "384")
+
+
+def test_local_mode_sizes_reach_the_session_and_lose_to_overrides() -> None:
+    machine = Machine(cores=6, memory_bytes=64 * GB)
+    conf = session_conf("local[*]", None, {"spark.sql.shuffle.partitions": "3"}, None, machine)
+    assert (conf["spark.driver.memory"], conf["spark.sql.shuffle.partitions"]) == ("16g", "3")
+    # Neither a cluster master nor a Connect remote gets local mode's sizes.
+    for master, remote in (("spark://m:7077", None), ("local[*]", "sc://h:15002")):
+        conf = session_conf(master, remote, {}, None, machine)
+        assert {"spark.driver.memory", "spark.sql.shuffle.partitions"} & set(conf) == set()
+
+
+def test_the_machine_found_is_this_process_s() -> None:
+    found = Machine.found()
+    assert found.cores == len(os.sched_getaffinity(0))
+    assert 0 < found.memory_bytes <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -1,5 +1,5 @@
 """Settings for a throwaway warehouse on this machine: roots under one folder, and a small
-local Spark (2 cores, no UI, 4 shuffle partitions) that one test process shares."""
+local Spark (2 cores, 2 GB, no UI, 4 shuffle partitions) that one test process shares."""
 
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,9 @@ LOCAL_MASTER = "local[2]"
 SMALL_SPARK: dict[str, str] = {
     "spark.ui.enabled": "false",
     "spark.sql.shuffle.partitions": "4",
+    # Test days are small: local mode's size from the machine (a quarter of its memory) would
+    # only let the heap of each test process grow.
+    "spark.driver.memory": "2g",
 }
 
 
