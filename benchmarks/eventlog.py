@@ -1,5 +1,5 @@
 """Spark's own metrics for one application, read from its event log (the EventLoggingListener's
-JSON lines): jobs, bytes read per table, shuffle bytes written.
+JSON lines): jobs, bytes read per table, shuffle bytes written, bytes spilled.
 
 Bytes read are the tasks' input metrics, attributed to a table through the SQL plan: a task
 belongs to the table whose scan node's metric accumulators it updated.
@@ -27,6 +27,7 @@ class SparkMetrics:
     stages: int = 0
     tasks: int = 0
     shuffle_bytes_written: int = 0
+    spill_bytes: int = 0  # memory and disk spill together
     bytes_read: Counter[str] = field(default_factory=Counter)
 
     def read(self, table: str) -> int:
@@ -80,6 +81,8 @@ def read_event_logs(paths: list[Path]) -> SparkMetrics:
         task_metrics = event.get("Task Metrics") or {}
         shuffle = task_metrics.get("Shuffle Write Metrics", {})
         metrics.shuffle_bytes_written += shuffle.get("Shuffle Bytes Written", 0)
+        metrics.spill_bytes += task_metrics.get("Memory Bytes Spilled", 0)
+        metrics.spill_bytes += task_metrics.get("Disk Bytes Spilled", 0)
         read = task_metrics.get("Input Metrics", {}).get("Bytes Read", 0)
         if not read:
             continue

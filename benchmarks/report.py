@@ -125,9 +125,13 @@ class Report:
             "",
             "Machine: "
             + ", ".join(f"{k} {v}" for k, v in self.machine.items())
-            + f". Spark local mode, `local[*]`, driver memory "
-            f"{LOCAL_DEFAULTS['spark.driver.memory']}, "
-            f"{LOCAL_DEFAULTS['spark.sql.shuffle.partitions']} shuffle partitions, AQE on, "
+            + ". Spark local mode, `local[*]`, "
+            + (
+                "the driver memory and shuffle partitions above (local mode's, from the machine), "
+                if "driver memory" in self.machine
+                else ""
+            )
+            + "AQE on, "
             f"`{LOCAL_DEFAULTS['spark.driver.extraJavaOptions']}`.",
             "",
             "Wall time is the whole process (start-up included); peak memory is the highest "

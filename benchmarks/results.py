@@ -54,22 +54,26 @@ def combine(samples: list[Sample]) -> Sample:
         spark.stages += s.spark.stages
         spark.tasks += s.spark.tasks
         spark.shuffle_bytes_written += s.spark.shuffle_bytes_written
+        spark.spill_bytes += s.spark.spill_bytes
         spark.bytes_read.update(s.spark.bytes_read)
     rows = sum(s.rows or 0 for s in samples)
     return Sample(sum(s.wall for s in samples), max(s.peak_rss for s in samples), spark, rows)
 
 
 def runs_table(samples: dict[str, list[Sample]], heading: str) -> str:
-    """A markdown table of each contender's runs: median wall and peak, jobs, rows, the runs."""
+    """A markdown table of each contender's runs: median wall, peak and spill (memory and disk
+    spill together), jobs, rows, the runs."""
     lines = [
-        f"| {heading} | wall s (median) | peak GB | Spark jobs | output rows | runs (s) |",
-        "|---|---|---|---|---|---|",
+        f"| {heading} | wall s (median) | peak GB | spill GB | Spark jobs | output rows "
+        "| runs (s) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for label, runs in samples.items():
         walls = [s.wall for s in runs]
         lines.append(
             f"| {label} | {statistics.median(walls):.1f} "
             f"| {statistics.median(s.peak_rss for s in runs) / GB:.2f} "
+            f"| {statistics.median(s.spark.spill_bytes for s in runs) / GB:.2f} "
             f"| {runs[0].spark.jobs} | {runs[0].rows} | {', '.join(f'{w:.1f}' for w in walls)} |"
         )
     return "\n".join(lines)

@@ -26,6 +26,7 @@ import psutil
 import pyarrow.parquet as pq
 
 from addon_okrs.dataset.days import day_range
+from addon_okrs.defs.resources.spark import Machine, local_sizes
 from addon_okrs.settings import parse_spark_conf
 from addon_okrs.storage.catalog import ADDON_AGGREGATES, SOURCES
 from addon_okrs.tools import generate
@@ -241,7 +242,10 @@ def output_rows(out: Path) -> int | None:
 
 
 def machine() -> dict[str, str]:
+    """The machine a report's runs are measured on, with the local-mode sizes Spark gets on
+    it (`local_sizes`), so that a report rendered elsewhere still states them."""
     java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
+    sizes = local_sizes("local[*]", Machine.found())
     return {
         "cores": str(os.cpu_count()),
         "memory": f"{psutil.virtual_memory().total / GB:.1f} GB",
@@ -251,6 +255,8 @@ def machine() -> dict[str, str]:
         "pyspark": version("pyspark"),
         "dagster": version("dagster"),
         "duckdb": version("duckdb"),
+        "driver memory": sizes["spark.driver.memory"],
+        "shuffle partitions": sizes["spark.sql.shuffle.partitions"],
     }
 
 
