@@ -1,7 +1,10 @@
 """The Spark resource's set-up errors, written for the person who has to fix them, and the
 Spark settings reaching it."""
 
+import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -126,3 +129,38 @@ def test_the_machine_found_is_this_process_s() -> None:
     found = Machine.found()
     assert found.cores == len(os.sched_getaffinity(0))
     assert 0 < found.memory_bytes <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _small_spark_under(value: str) -> subprocess.CompletedProcess[str]:
+    """harness.settings' SMALL_SPARK, imported in a fresh process with
+    ADDON_OKRS_TEST_SPARK_CONF set to `value`."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json, harness.settings as h; print(json.dumps(h.SMALL_SPARK))",
+        ],
+        env={**os.environ, "ADDON_OKRS_TEST_SPARK_CONF": value},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_suites_own_sessions_take_extra_settings_from_the_environment() -> None:
+    done = _small_spark_under("spark.plugins=p.Plugin,spark.sql.shuffle.partitions=3")
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "spark.ui.enabled": "false",
+        "spark.sql.shuffle.partitions": "3",
+        "spark.driver.memory": "2g",
+        "spark.plugins": "p.Plugin",
+    }
+
+
+def test_a_bad_extra_setting_for_the_suite_names_its_variable() -> None:
+    done = _small_spark_under("spark.plugins")
+
+    assert done.returncode == 1
+    assert "ADDON_OKRS_TEST_SPARK_CONF: 'spark.plugins' is not key=value" in done.stderr

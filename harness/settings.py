@@ -1,13 +1,14 @@
 """Settings for a throwaway warehouse on this machine: roots under one folder, and a small
 local Spark (2 cores, 2 GB, no UI, 4 shuffle partitions) that one test process shares."""
 
+import os
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
 
 from addon_okrs.defs.resources.spark import SparkResource, session_conf
-from addon_okrs.settings import Settings
+from addon_okrs.settings import Settings, parse_spark_conf
 
 LOCAL_MASTER = "local[2]"
 SMALL_SPARK: dict[str, str] = {
@@ -16,6 +17,11 @@ SMALL_SPARK: dict[str, str] = {
     # Test days are small: local mode's size from the machine (a quarter of its memory) would
     # only let the heap of each test process grow.
     "spark.driver.memory": "2g",
+    # Extra settings for the sessions the suite starts itself (an accelerator's plugin, say),
+    # in ADDON_OKRS_SPARK_CONF's form; they win over the three above.
+    **parse_spark_conf(
+        os.environ.get("ADDON_OKRS_TEST_SPARK_CONF", ""), setting="ADDON_OKRS_TEST_SPARK_CONF"
+    ),
 }
 
 
