@@ -1,10 +1,7 @@
 """The Spark resource's set-up errors, written for the person who has to fix them, and the
 Spark settings reaching it."""
 
-import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -19,6 +16,7 @@ from addon_okrs.defs.resources.spark import (
     spark_resource,
 )
 from addon_okrs.settings import Settings, SettingsError, parse_spark_conf
+from harness.settings import small_spark
 
 
 def test_no_java_anywhere_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -131,27 +129,14 @@ def test_the_machine_found_is_this_process_s() -> None:
     assert 0 < found.memory_bytes <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def _small_spark_under(value: str) -> subprocess.CompletedProcess[str]:
-    """harness.settings' SMALL_SPARK, imported in a fresh process with
-    ADDON_OKRS_TEST_SPARK_CONF set to `value`."""
-    return subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import json, harness.settings as h; print(json.dumps(h.SMALL_SPARK))",
-        ],
-        env={**os.environ, "ADDON_OKRS_TEST_SPARK_CONF": value},
-        capture_output=True,
-        text=True,
-        check=False,
+def test_the_suites_own_sessions_take_extra_settings_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "ADDON_OKRS_TEST_SPARK_CONF", "spark.plugins=p.Plugin,spark.sql.shuffle.partitions=3"
     )
 
-
-def test_the_suites_own_sessions_take_extra_settings_from_the_environment() -> None:
-    done = _small_spark_under("spark.plugins=p.Plugin,spark.sql.shuffle.partitions=3")
-
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {
+    assert small_spark() == {
         "spark.ui.enabled": "false",
         "spark.sql.shuffle.partitions": "3",
         "spark.driver.memory": "2g",
@@ -159,8 +144,12 @@ def test_the_suites_own_sessions_take_extra_settings_from_the_environment() -> N
     }
 
 
-def test_a_bad_extra_setting_for_the_suite_names_its_variable() -> None:
-    done = _small_spark_under("spark.plugins")
+def test_a_bad_extra_setting_for_the_suite_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ADDON_OKRS_TEST_SPARK_CONF", "spark.plugins")
 
-    assert done.returncode == 1
-    assert "ADDON_OKRS_TEST_SPARK_CONF: 'spark.plugins' is not key=value" in done.stderr
+    with pytest.raises(
+        SettingsError, match=r"^ADDON_OKRS_TEST_SPARK_CONF: 'spark.plugins' is not key=value"
+    ):
+        small_spark()

@@ -17,12 +17,14 @@ SMALL_SPARK: dict[str, str] = {
     # Test days are small: local mode's size from the machine (a quarter of its memory) would
     # only let the heap of each test process grow.
     "spark.driver.memory": "2g",
-    # Extra settings for the sessions the suite starts itself (an accelerator's plugin, say),
-    # in ADDON_OKRS_SPARK_CONF's form; they win over the three above.
-    **parse_spark_conf(
-        os.environ.get("ADDON_OKRS_TEST_SPARK_CONF", ""), setting="ADDON_OKRS_TEST_SPARK_CONF"
-    ),
 }
+
+
+def small_spark() -> dict[str, str]:
+    """SMALL_SPARK with the extra settings of ADDON_OKRS_TEST_SPARK_CONF (an accelerator's
+    plugin, say; ADDON_OKRS_SPARK_CONF's form) over it, read when a session is set up."""
+    extra = os.environ.get("ADDON_OKRS_TEST_SPARK_CONF", "")
+    return {**SMALL_SPARK, **parse_spark_conf(extra, setting="ADDON_OKRS_TEST_SPARK_CONF")}
 
 
 def local_settings(sources: Path, output: Path, **overrides: Any) -> Settings:
@@ -33,7 +35,7 @@ def local_settings(sources: Path, output: Path, **overrides: Any) -> Settings:
         "output_root": output.as_uri(),
         "intermediate_root": (output / "intermediate").as_uri(),
         "spark_master": LOCAL_MASTER,
-        "spark_conf": SMALL_SPARK,
+        "spark_conf": small_spark(),
         **overrides,
     }
     return Settings(**fields)
@@ -47,4 +49,4 @@ def local_table(output: Path, name: str) -> Path:
 
 def local_spark() -> SparkSession:
     """The session that runs with local_settings share (getOrCreate: one per process)."""
-    return SparkResource(spark_config=session_conf(LOCAL_MASTER, None, SMALL_SPARK)).get_session()
+    return SparkResource(spark_config=session_conf(LOCAL_MASTER, None, small_spark())).get_session()
