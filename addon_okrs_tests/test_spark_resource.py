@@ -2,7 +2,11 @@
 Spark settings reaching it."""
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
+import pyspark
 import pytest
 
 from addon_okrs.defs.resources.spark import (
@@ -16,6 +20,8 @@ from addon_okrs.defs.resources.spark import (
     spark_resource,
 )
 from addon_okrs.settings import Settings, SettingsError, parse_spark_conf
+from harness import spark_cds
+from harness.servers import child_env
 from harness.settings import small_spark
 
 
@@ -153,3 +159,26 @@ def test_a_bad_extra_setting_for_the_suite_names_its_variable(
         SettingsError, match=r"^ADDON_OKRS_TEST_SPARK_CONF: 'spark.plugins' is not key=value"
     ):
         small_spark()
+
+
+def test_the_suites_spark_drivers_load_spark_from_the_class_archive(tmp_path: Path) -> None:
+    archive = spark_cds.ensure_archive()
+    assert archive is not None
+    assert archive.name.startswith(f"pyspark-{pyspark.__version__}-")
+    log = tmp_path / "classes.log"
+    opts = spark_cds.submit_opts(archive, f"-Xlog:class+load=info:file={log}")
+    session = (
+        "from pyspark.sql import SparkSession\n"
+        "spark = SparkSession.builder.master('local[1]').config('spark.ui.enabled', 'false')"
+        ".getOrCreate()\n"
+        "assert spark.range(10).count() == 10\n"
+    )
+    env = child_env(SPARK_SUBMIT_OPTS=opts)
+    subprocess.run([sys.executable, "-c", session], env=env, check=True, capture_output=True)
+    sources = {
+        line.split()[1]: line.split(" source: ", 1)[1]
+        for line in log.read_text().splitlines()
+        if " source: " in line
+    }
+    assert sources["org.apache.spark.sql.SparkSession"] == "shared objects file (top)"
+    assert sources["org.apache.spark.SparkContext"] == "shared objects file (top)"
