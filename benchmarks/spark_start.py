@@ -1,0 +1,68 @@
+"""What the test suite's class archive (harness/spark_cds.py) saves a run it launches: one small
+day (2,000 clients) through `dagster asset materialize` in a fresh process, as the CLI, `dg`
+and `dagster dev` tests run it, alternately without and with the archive, each run on its
+own Dagster home and output root.
+
+    .venv/bin/python -m benchmarks.spark_start --repeat 6
+
+Prints the wall time of each run and the medians as a markdown table (docs/contributing.md
+quotes it)."""
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from addon_okrs.tools.generate import generate_day
+from harness import spark_cds
+from harness.servers import child_env, materialize_command
+
+DAY = "20170601"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def one_run(base: Path, label: str, opts: str) -> float:
+    home = Path(tempfile.mkdtemp(prefix=f"home-{label}-", dir=base))
+    env = child_env(
+        DAGSTER_HOME=str(home),
+        ADDON_OKRS_SOURCE_ROOT=(base / "sources").as_uri(),
+        ADDON_OKRS_OUTPUT_ROOT=(home / "output").as_uri(),
+        SPARK_SUBMIT_OPTS=opts,
+    )
+    started = time.monotonic()
+    done = subprocess.run(materialize_command(DAY), env=env, capture_output=True, cwd=REPO)
+    took = time.monotonic() - started
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr.decode(errors="replace")[-3000:])
+        raise SystemExit(f"the {label} run of {DAY} failed ({done.returncode})")
+    return took
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.spark_start", description=__doc__)
+    parser.add_argument("--repeat", type=int, default=6, help="rounds; figures are medians")
+    args = parser.parse_args(argv)
+    archive = spark_cds.ensure_archive()
+    if archive is None:
+        raise SystemExit("no class archive could be made here (see the message above)")
+    contenders = {"without": "", "with the archive": spark_cds.submit_opts(archive)}
+    times: dict[str, list[float]] = {label: [] for label in contenders}
+    with tempfile.TemporaryDirectory(prefix="spark-start-") as scratch:
+        base = Path(scratch)
+        generate_day((base / "sources").as_uri(), DAY, clients=2000, seed=1, samples=2)
+        for round_ in range(args.repeat):
+            for label, opts in contenders.items():
+                times[label].append(one_run(base, label.split()[0], opts))
+                print(f"round {round_ + 1}: {label} {times[label][-1]:.1f} s", flush=True)
+    print("\n| one day, 2,000 clients, fresh process | median | runs |\n|---|---|---|")
+    for label, taken in times.items():
+        runs = ", ".join(f"{t:.1f}" for t in taken)
+        print(f"| {label} | {statistics.median(taken):.1f} s | {runs} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
