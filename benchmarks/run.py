@@ -10,7 +10,6 @@ import argparse
 import hashlib
 import json
 import math
-import os
 import platform
 import shutil
 import subprocess
@@ -22,7 +21,6 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pyarrow.parquet as pq
 
 from addon_okrs.dataset.days import day_range
@@ -242,13 +240,15 @@ def output_rows(out: Path) -> int | None:
 
 
 def machine() -> dict[str, str]:
-    """The machine a report's runs are measured on, with the local-mode sizes Spark gets on
-    it (`local_sizes`), so that a report rendered elsewhere still states them."""
+    """The machine a report's runs are measured on, as local mode sizes itself from it (the
+    cores this process may use, the memory under any cgroup limit), with the local-mode sizes
+    Spark gets on it (`local_sizes`), so that a report rendered elsewhere still states them."""
     java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
-    sizes = local_sizes("local[*]", Machine.found())
+    found = Machine.found()
+    sizes = local_sizes("local[*]", found)
     return {
-        "cores": str(os.cpu_count()),
-        "memory": f"{psutil.virtual_memory().total / GB:.1f} GB",
+        "cores": str(found.cores),
+        "memory": f"{found.memory_bytes / GB:.1f} GB",
         "os": platform.platform(),
         "python": platform.python_version(),
         "java": java.splitlines()[0] if java else "?",
