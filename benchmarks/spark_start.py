@@ -3,10 +3,11 @@ day (2,000 clients) through `dagster asset materialize` in a fresh process, as t
 and `dagster dev` tests run it, alternately without and with the archive, each run on its
 own Dagster home and output root.
 
-    .venv/bin/python -m benchmarks.spark_start --repeat 6
+    .venv/bin/python -m benchmarks.spark_start --repeat 6 \\
+        --try 'C1 only=-XX:TieredStopAtLevel=1'
 
-Prints the wall time of each run and the medians as a markdown table (docs/contributing.md
-quotes it)."""
+Each `--try` is `LABEL=JVM options`, run with the archive and those options. Prints the wall
+time of each run and the medians as a markdown table (docs/contributing.md quotes it)."""
 
 import argparse
 import statistics
@@ -44,18 +45,30 @@ def one_run(base: Path, label: str, opts: str) -> float:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.spark_start", description=__doc__)
     parser.add_argument("--repeat", type=int, default=6, help="rounds; figures are medians")
+    parser.add_argument(
+        "--try", dest="tries", action="append", default=[], metavar="LABEL=OPTIONS",
+        help="JVM options to try on top of the archive: LABEL=options (repeatable)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    tries = {}
+    for given in args.tries:
+        label, separator, options = given.partition("=")
+        if not separator or not options:
+            parser.error(f"--try {given!r}: write LABEL=options")
+        tries[f"with the archive, {label}"] = options
     archive = spark_cds.ensure_archive()
     if archive is None:
         raise SystemExit("no class archive could be made here (see the message above)")
     contenders = {"without": "", "with the archive": spark_cds.submit_opts(archive)}
+    for label, options in tries.items():
+        contenders[label] = spark_cds.submit_opts(archive, options)
     times: dict[str, list[float]] = {label: [] for label in contenders}
     with tempfile.TemporaryDirectory(prefix="spark-start-") as scratch:
         base = Path(scratch)
         generate_day((base / "sources").as_uri(), DAY, clients=2000, seed=1, samples=2)
         for round_ in range(args.repeat):
-            for label, opts in contenders.items():
-                times[label].append(one_run(base, label.split()[0], opts))
+            for number, (label, opts) in enumerate(contenders.items()):
+                times[label].append(one_run(base, f"{number}-{round_}", opts))
                 print(f"round {round_ + 1}: {label} {times[label][-1]:.1f} s", flush=True)
     print("\n| one day, 2,000 clients, fresh process | median | runs |\n|---|---|---|")
     for label, taken in times.items():
