@@ -13,14 +13,10 @@ def spark_class_archive() -> Iterator[None]:
     """Every Spark driver the suite starts (its own session's and those of the runs it
     launches, which inherit this process's environment) maps the classes from one archive
     (harness/spark_cds.py), made on the first run on a machine."""
-    previous = os.environ.get("SPARK_SUBMIT_OPTS")
-    archive = spark_cds.ensure_archive()
-    os.environ["SPARK_SUBMIT_OPTS"] = spark_cds.submit_opts(archive, previous or "")
-    yield
-    if previous is None:
-        os.environ.pop("SPARK_SUBMIT_OPTS")
-    else:
-        os.environ["SPARK_SUBMIT_OPTS"] = previous
+    given = os.environ.get("SPARK_SUBMIT_OPTS", "")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SPARK_SUBMIT_OPTS", spark_cds.submit_opts(spark_cds.ensure_archive(), given))
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def one_run(base: Path, label: str, opts: str) -> float:
-    home = Path(tempfile.mkdtemp(prefix=f"home-{label}-", dir=base))
+    home = Path(tempfile.mkdtemp(prefix="home-", dir=base))
     env = child_env(
         DAGSTER_HOME=str(home),
         ADDON_OKRS_SOURCE_ROOT=(base / "sources").as_uri(),
@@ -38,7 +38,7 @@ def one_run(base: Path, label: str, opts: str) -> float:
     took = time.monotonic() - started
     if done.returncode != 0:
         sys.stderr.write(done.stderr.decode(errors="replace")[-3000:])
-        raise SystemExit(f"the {label} run of {DAY} failed ({done.returncode})")
+        raise SystemExit(f"the {label!r} run of {DAY} failed ({done.returncode})")
     return took
 
 
@@ -67,8 +67,8 @@ def main(argv: list[str]) -> int:
         base = Path(scratch)
         generate_day((base / "sources").as_uri(), DAY, clients=2000, seed=1, samples=2)
         for round_ in range(args.repeat):
-            for number, (label, opts) in enumerate(contenders.items()):
-                times[label].append(one_run(base, f"{number}-{round_}", opts))
+            for label, opts in contenders.items():
+                times[label].append(one_run(base, label, opts))
                 print(f"round {round_ + 1}: {label} {times[label][-1]:.1f} s", flush=True)
     print("\n| one day, 2,000 clients, fresh process | median | runs |\n|---|---|---|")
     for label, taken in times.items():

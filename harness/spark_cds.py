@@ -17,6 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from addon_okrs.defs.resources.spark import JavaNotFoundError, find_java
+from harness.servers import child_env
+
 PROJECT = Path(__file__).resolve().parents[1]
 FOLDER = PROJECT / ".cache" / "spark-cds"
 SWITCH = "ADDON_OKRS_TEST_SPARK_CDS"
@@ -50,11 +53,10 @@ spark.stop()
 def java_version() -> str | None:
     """What `java -version` says of the Java Spark launches (JAVA_HOME's, else PATH's), or
     None when there is none."""
-    home = os.environ.get("JAVA_HOME")
-    java = os.path.join(home, "bin", "java") if home else "java"
     try:
+        java = find_java(os.environ.get("JAVA_HOME"))
         done = subprocess.run([java, "-version"], capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
+    except (JavaNotFoundError, OSError, subprocess.CalledProcessError):
         return None
     return done.stderr.strip()
 
@@ -84,13 +86,19 @@ def ensure_archive() -> Path | None:
     FOLDER.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="spark-cds-") as scratch:
         partial = FOLDER / f".{target.name}.{os.getpid()}"  # on the target's file system
-        env = {**os.environ, "SPARK_SUBMIT_OPTS": f"-XX:ArchiveClassesAtExit={partial} {QUIET}"}
-        done = subprocess.run(
-            [sys.executable, "-c", WORKLOAD, scratch], env=env, capture_output=True, timeout=600
-        )
+        env = child_env(SPARK_SUBMIT_OPTS=f"-XX:ArchiveClassesAtExit={partial} {QUIET}")
+        try:
+            done = subprocess.run(
+                [sys.executable, "-c", WORKLOAD, scratch], env=env, capture_output=True, timeout=600
+            )
+        except subprocess.TimeoutExpired:
+            sys.stderr.write("spark-cds: no archive made (its job ran past 600 s)\n")
+            partial.unlink(missing_ok=True)
+            return None
         if done.returncode != 0 or not partial.exists():
             sys.stderr.write(f"spark-cds: no archive made ({done.returncode}):\n")
             sys.stderr.write(done.stderr.decode(errors="replace")[-2000:])
+            partial.unlink(missing_ok=True)
             return None
         os.replace(partial, target)  # whole or absent, whoever else makes it at the same time
     return target
