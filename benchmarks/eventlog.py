@@ -1,5 +1,6 @@
 """Spark's own metrics for one application, read from its event log (the EventLoggingListener's
-JSON lines): jobs, bytes read per table, shuffle bytes written, bytes spilled.
+JSON lines): jobs, bytes read per table, shuffle bytes written, bytes spilled, the tasks' run
+and garbage-collection time.
 
 Bytes read are the tasks' input metrics, attributed to a table through the SQL plan: a task
 belongs to the table whose scan node's metric accumulators it updated.
@@ -28,6 +29,10 @@ class SparkMetrics:
     tasks: int = 0
     shuffle_bytes_written: int = 0
     spill_bytes: int = 0  # memory and disk spill together
+    # Summed over tasks. A task's GC time is the JVM's pauses while it ran, so in local mode,
+    # where every task shares the driver's JVM, one pause counts once per task running.
+    task_ms: int = 0
+    gc_ms: int = 0
     bytes_read: Counter[str] = field(default_factory=Counter)
 
     def read(self, table: str) -> int:
@@ -83,6 +88,8 @@ def read_event_logs(paths: list[Path]) -> SparkMetrics:
         metrics.shuffle_bytes_written += shuffle.get("Shuffle Bytes Written", 0)
         metrics.spill_bytes += task_metrics.get("Memory Bytes Spilled", 0)
         metrics.spill_bytes += task_metrics.get("Disk Bytes Spilled", 0)
+        metrics.task_ms += task_metrics.get("Executor Run Time", 0)
+        metrics.gc_ms += task_metrics.get("JVM GC Time", 0)
         read = task_metrics.get("Input Metrics", {}).get("Bytes Read", 0)
         if not read:
             continue

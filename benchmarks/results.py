@@ -62,11 +62,11 @@ def combine(samples: list[Sample]) -> Sample:
 
 def runs_table(samples: dict[str, list[Sample]], heading: str) -> str:
     """A markdown table of each contender's runs: median wall, peak and spill (memory and disk
-    spill together), jobs, rows, the runs."""
+    spill together), the tasks' run and GC time summed, jobs, rows, the runs."""
     lines = [
-        f"| {heading} | wall s (median) | peak GB | spill GB | Spark jobs | output rows "
-        "| runs (s) |",
-        "|---|---|---|---|---|---|---|",
+        f"| {heading} | wall s (median) | peak GB | spill GB | task s | task GC s | Spark jobs "
+        "| output rows | runs (s) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for label, runs in samples.items():
         walls = [s.wall for s in runs]
@@ -74,6 +74,8 @@ def runs_table(samples: dict[str, list[Sample]], heading: str) -> str:
             f"| {label} | {statistics.median(walls):.1f} "
             f"| {statistics.median(s.peak_rss for s in runs) / GB:.2f} "
             f"| {statistics.median(s.spark.spill_bytes for s in runs) / GB:.2f} "
+            f"| {statistics.median(s.spark.task_ms for s in runs) / 1000:.1f} "
+            f"| {statistics.median(s.spark.gc_ms for s in runs) / 1000:.1f} "
             f"| {runs[0].spark.jobs} | {runs[0].rows} | {', '.join(f'{w:.1f}' for w in walls)} |"
         )
     return "\n".join(lines)
