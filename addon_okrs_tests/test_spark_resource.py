@@ -119,6 +119,43 @@ def test_local_mode_sizes_follow_the_cores_and_memory_found() -> None:
     assert sizes("local[*]", 96, 512) == ("31g", "384")
 
 
+def young(master: str, cores: int, memory_gb: float) -> str:
+    options = local_sizes(master, Machine(cores, int(memory_gb * GB)))
+    assert options["spark.driver.extraJavaOptions"].startswith("-XX:+UseParallelGC ")
+    return options["spark.driver.extraJavaOptions"].removeprefix("-XX:+UseParallelGC ")
+
+
+def test_local_mode_caps_the_young_generation_per_two_cores() -> None:
+    # 683 MB (the third of the 2 GB floor's heap) per 2 cores the master runs tasks on ...
+    assert young("local[*]", 2, 23.54) == "-XX:MaxNewSize=683m"  # 6 GB heap
+    assert young("local[*]", 6, 64) == "-XX:MaxNewSize=2049m"  # 16 GB heap
+    assert young("local[3]", 16, 30) == "-XX:MaxNewSize=1024m"
+    assert young("local", 8, 64) == "-XX:MaxNewSize=683m"  # 1 core counts as 2
+    # ... never above the third of the heap the collector would take itself.
+    assert young("local[*]", 1, 4) == "-XX:MaxNewSize=682m"  # 2 GB heap
+    assert young("local[*]", 96, 512) == "-XX:MaxNewSize=10581m"  # 31 GB heap
+
+
+def test_the_young_generation_cap_is_the_one_the_driver_s_jvm_takes() -> None:
+    conf = session_conf("local[*]", None, {}, None, Machine(2, int(23.54 * GB)))
+    options = conf["spark.driver.extraJavaOptions"].split()
+    done = subprocess.run(
+        [find_java(os.environ.get("JAVA_HOME")), f"-Xmx{conf['spark.driver.memory']}", *options,
+         "-XX:+PrintFlagsFinal", "-version"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    flags = {
+        line.split()[1]: line.split()[3]
+        for line in done.stdout.splitlines()
+        if line.split()[1:2] in (["MaxNewSize"], ["MaxHeapSize"], ["UseParallelGC"])
+    }
+    assert flags == {
+        "MaxHeapSize": str(6 * GB),
+        "MaxNewSize": str(683 << 20),
+        "UseParallelGC": "true",
+    }
+
+
 def test_local_mode_sizes_reach_the_session_and_lose_to_overrides() -> None:
     machine = Machine(cores=6, memory_bytes=64 * GB)
     conf = session_conf("local[*]", None, {"spark.sql.shuffle.partitions": "3"}, None, machine)

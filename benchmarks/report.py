@@ -15,6 +15,8 @@ from benchmarks.eventlog import SparkMetrics
 from benchmarks.notebook import Differences
 from benchmarks.results import Sample, Study
 
+JVM_OPTIONS = "driver JVM options"  # a key of the machine (benchmarks.run.machine)
+
 # Each target is an upper bound on a measured value (docs/performance.md says where each
 # comes from). "at the largest size" is the last of --sizes.
 TARGETS = {
@@ -124,7 +126,7 @@ class Report:
             "a fresh process tree.",
             "",
             "Machine: "
-            + ", ".join(f"{k} {v}" for k, v in self.machine.items())
+            + ", ".join(f"{k} {v}" for k, v in self.machine.items() if k != JVM_OPTIONS)
             + ". Spark local mode, `local[*]`, "
             + (
                 "the driver memory and shuffle partitions above (local mode's, from the machine), "
@@ -132,7 +134,7 @@ class Report:
                 else ""
             )
             + "AQE on, "
-            f"`{LOCAL_DEFAULTS['spark.driver.extraJavaOptions']}`.",
+            f"`{self.machine.get(JVM_OPTIONS, LOCAL_DEFAULTS['spark.driver.extraJavaOptions'])}`.",
             "",
             "Wall time is the whole process (start-up included); peak memory is the highest "
             "sum of resident memory over the process tree (Python and the JVM; a fork of the "

@@ -33,7 +33,7 @@ from benchmarks.eventlog import event_log_conf, read_event_logs
 from benchmarks.notebook import explain_differences
 from benchmarks.procs import measure
 from benchmarks.profile import profile_run
-from benchmarks.report import Report
+from benchmarks.report import JVM_OPTIONS, Report
 from benchmarks.results import GB, Sample, Study, combine
 from harness.reference import reference_addon_aggregates
 from harness.servers import (
@@ -257,6 +257,7 @@ def machine() -> dict[str, str]:
         "duckdb": version("duckdb"),
         "driver memory": sizes["spark.driver.memory"],
         "shuffle partitions": sizes["spark.sql.shuffle.partitions"],
+        JVM_OPTIONS: sizes["spark.driver.extraJavaOptions"],
     }
 
 

@@ -30,7 +30,8 @@ LOCAL_DEFAULTS: dict[str, str] = {
     "spark.sql.adaptive.enabled": "true",
     "spark.ui.showConsoleProgress": "false",
     # A batch job wants throughput, not short pauses: the parallel collector instead of G1
-    # takes about 10% off `fused` here (docs/performance.md).
+    # takes about 10% off `fused` here (docs/performance.md). (`local_sizes` adds the cap of
+    # its young generation to the same setting.)
     "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
     # List a day's 100 sample_id folders in the driver, not as a 100-task Spark job: in local
     # mode that job runs on the same cores, and costs more than the listing.
@@ -45,6 +46,11 @@ DRIVER_MEMORY_FRACTION = 0.25  # of the memory found: room for Python, the OS an
 MAX_DRIVER_GB = 31  # above 31 GB the JVM's object pointers stop being compressed
 MIN_SHUFFLE_PARTITIONS = 8
 SHUFFLE_PARTITIONS_PER_CORE = 4
+# The parallel collector lets its young generation grow to a third of the heap, and a run fills
+# it before each collection, so a larger heap touched memory a small day never needed (at 1M
+# clients, 1 GB more of peak and 5 task-seconds more, docs/performance.md). The cap: the young
+# generation the 2 GB floor has (a third of it), per 2 cores the master runs tasks on.
+YOUNG_MB_PER_2_CORES = -(-MIN_DRIVER_GB * 1024 // 3)  # 683 MB, rounded up
 
 
 @dataclass(frozen=True)
@@ -85,15 +91,24 @@ def local_cores(master: str, machine: Machine) -> int:
 
 
 def local_sizes(master: str, machine: Machine) -> dict[str, str]:
-    """Driver memory and shuffle partitions for a local master on this machine: a quarter of
-    the memory found, to the nearest GB (at least 2 GB, at most 31), and 4 shuffle partitions
-    per core the master runs tasks on (at least 8). On the 2-core, 24 GB machine the project
-    is measured on that is 6 GB and 8."""
+    """Driver memory, its young generation and shuffle partitions for a local master on this
+    machine: a quarter of the memory found, to the nearest GB (at least 2 GB, at most 31); a
+    young generation of at most 683 MB per 2 cores the master runs tasks on (1 core counts as
+    2), never more than the third of the heap the collector would take itself; and 4 shuffle
+    partitions per core (at least 8). On the 2-core, 24 GB machine the project is measured on
+    that is 6 GB, 683 MB and 8."""
     quarter = int(machine.memory_bytes * DRIVER_MEMORY_FRACTION / GB + 0.5)  # halves go up
     driver_gb = max(MIN_DRIVER_GB, min(quarter, MAX_DRIVER_GB))
     cores = local_cores(master, machine)
+    young_mb = min(driver_gb * 1024 // 3, YOUNG_MB_PER_2_CORES * max(cores, 2) // 2)
     partitions = max(MIN_SHUFFLE_PARTITIONS, SHUFFLE_PARTITIONS_PER_CORE * cores)
-    return {"spark.driver.memory": f"{driver_gb}g", "spark.sql.shuffle.partitions": str(partitions)}
+    return {
+        "spark.driver.memory": f"{driver_gb}g",
+        "spark.driver.extraJavaOptions": (
+            f"{LOCAL_DEFAULTS['spark.driver.extraJavaOptions']} -XX:MaxNewSize={young_mb}m"
+        ),
+        "spark.sql.shuffle.partitions": str(partitions),
+    }
 
 
 class JavaNotFoundError(RuntimeError):
