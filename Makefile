@@ -13,9 +13,9 @@ export UV_PYTHON_DOWNLOADS := never
 # Runs of `make run` land in the same instance that `dagster dev` shows.
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup run test java spark-jars chromium postgres lint dev layers dagster-home bench screenshots
+.PHONY: setup run test java spark-jars spark-archive chromium postgres lint dev layers dagster-home bench screenshots
 
-setup: $(VENV)/.synced java spark-jars
+setup: $(VENV)/.synced java spark-jars spark-archive
 
 $(UV):
 	$(PYTHON) -m venv $(BOOTSTRAP)
@@ -31,6 +31,11 @@ java:
 # Spark's S3 connector, pinned and verified (addon-okrs fetch-jars): needed for s3:// roots only.
 spark-jars: $(VENV)/.synced
 	@sh scripts/ensure-spark-jars.sh $(VENV)
+
+# The class archive local Spark's driver starts from (addon-okrs class-archive), once per Java
+# and PySpark: about 40 s. Runs start without it when it cannot be made.
+spark-archive: $(VENV)/.synced java
+	@$(VENV)/bin/addon-okrs class-archive || echo "spark-archive: none made; local runs start without it" >&2
 
 chromium:
 	@sh scripts/ensure-chromium.sh

@@ -93,6 +93,14 @@ SETTINGS: tuple[Setting, ...] = (
         "or URLs, for a mirror or a cluster image that has them",
     ),
     Setting(
+        "ADDON_OKRS_SPARK_CLASS_ARCHIVE",
+        None,
+        "in local mode, start the driver from the class archive the set-up makes in "
+        "`.cache/spark-cds` (`addon-okrs class-archive`) when there is one for its Java and "
+        "class path; `false`: never",
+        field="spark_class_archive",
+    ),
+    Setting(
         "ADDON_OKRS_EXECUTOR",
         "`in_process`; `multiprocess` with a Spark Connect remote",
         "how a run executes its steps: `in_process` or `multiprocess`",
@@ -239,6 +247,7 @@ class Settings:
     spark_conf: Mapping[str, str] = field(default_factory=dict)
     spark_s3: str = "project"
     spark_jars: tuple[str, ...] = ()
+    spark_class_archive: bool = True
     executor: str = "in_process"
     min_success_markers: int = 1
     allow_unready_sources: bool = False
@@ -347,6 +356,7 @@ class Settings:
             spark_jars=tuple(
                 j.strip() for j in (get("ADDON_OKRS_SPARK_JARS") or "").split(",") if j.strip()
             ),
+            spark_class_archive=flag("ADDON_OKRS_SPARK_CLASS_ARCHIVE"),
             executor=(get("ADDON_OKRS_EXECUTOR") or ("multiprocess" if remote else "in_process"))
             .strip()
             .lower(),

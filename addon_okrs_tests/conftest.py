@@ -12,10 +12,13 @@ from harness.settings import local_spark
 def spark_class_archive() -> Iterator[None]:
     """Every Spark driver the suite starts (its own session's and those of the runs it
     launches, which inherit this process's environment) maps the classes from one archive
-    (harness/spark_cds.py), made on the first run on a machine."""
+    (harness/spark_cds.py), made on the first run on a machine unless the set-up made it."""
     given = os.environ.get("SPARK_SUBMIT_OPTS", "")
+    archive = spark_cds.ensure_archive()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SPARK_SUBMIT_OPTS", spark_cds.submit_opts(spark_cds.ensure_archive(), given))
+        patch.setenv("SPARK_SUBMIT_OPTS", spark_cds.submit_opts(archive, given))
+        if archive is None:
+            patch.setenv("ADDON_OKRS_SPARK_CLASS_ARCHIVE", "false")
         yield
 
 

@@ -159,4 +159,5 @@ def test_each_default_is_written_once_as_the_field_default_and_shown_from_there(
         "ADDON_OKRS_LOOKBACK_DAYS": "`7`",
         "ADDON_OKRS_SENSOR_INTERVAL_SECONDS": "`60`",
         "ADDON_OKRS_SPARK_S3": "`project`",
+        "ADDON_OKRS_SPARK_CLASS_ARCHIVE": "`true`",
     }

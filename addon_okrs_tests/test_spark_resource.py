@@ -2,6 +2,7 @@
 Spark settings reaching it."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pyspark
 import pytest
 
+from addon_okrs.defs.resources import class_archive
 from addon_okrs.defs.resources.spark import (
     GB,
     JavaNotFoundError,
@@ -18,8 +20,10 @@ from addon_okrs.defs.resources.spark import (
     local_sizes,
     session_conf,
     spark_resource,
+    with_class_archive,
 )
 from addon_okrs.settings import Settings, SettingsError, parse_spark_conf
+from addon_okrs.tools import cli
 from harness import spark_cds
 from harness.servers import child_env
 from harness.settings import small_spark
@@ -219,3 +223,108 @@ def test_the_suites_spark_drivers_load_spark_from_the_class_archive(tmp_path: Pa
     }
     assert sources["org.apache.spark.sql.SparkSession"] == "shared objects file (top)"
     assert sources["org.apache.spark.SparkContext"] == "shared objects file (top)"
+
+
+def test_a_local_run_s_driver_is_given_the_class_archive_made_for_its_java_and_class_path(
+    tmp_path: Path,
+) -> None:
+    java = find_java(os.environ.get("JAVA_HOME"))
+    conf = {"spark.master": "local[2]", "spark.driver.extraJavaOptions": "-XX:+UseParallelGC"}
+    assert with_class_archive(conf, tmp_path, None) == conf  # none made in that folder
+    archive = class_archive.archive_path(tmp_path, java)
+    assert archive is not None and archive.parent == tmp_path
+    archive.write_bytes(b"")  # only its presence counts here; the JVM checks the contents
+    assert with_class_archive(conf, tmp_path, None) == {
+        "spark.master": "local[2]",
+        "spark.driver.extraJavaOptions": f"-XX:+UseParallelGC -XX:SharedArchiveFile={archive} "
+        "-Xlog:cds=off -Xlog:cds+dynamic=off",
+    }
+    # Another class path (the S3 connector's jars, say) is another archive, not made yet.
+    with_jars = {**conf, "spark.driver.extraClassPath": "/jars/hadoop-aws.jar"}
+    assert class_archive.archive_path(tmp_path, java, "/jars/hadoop-aws.jar") != archive
+    assert with_class_archive(with_jars, tmp_path, None) == with_jars
+    # No Java: nothing added; the session's start says what to install.
+    assert with_class_archive(conf, tmp_path, str(tmp_path / "no-jdk")) == conf
+
+
+def test_the_class_archive_setting_reaches_local_mode_only(tmp_path: Path) -> None:
+    assert spark_cds.ensure_archive() is not None  # made for local runs without extra jars
+    roots = {"source_root": str(tmp_path), "output_root": str(tmp_path / "out")}
+    roots["intermediate_root"] = str(tmp_path / "mid")
+
+    def options(**given: object) -> str:
+        conf = spark_resource(Settings(**roots, **given)).spark_config  # type: ignore[arg-type]
+        return str(conf.get("spark.driver.extraJavaOptions", ""))
+
+    assert "-XX:SharedArchiveFile=" in options()
+    assert "-XX:SharedArchiveFile=" not in options(spark_class_archive=False)
+    assert options(spark_master="spark://m:7077") == ""
+    assert options(spark_remote="sc://h:15002") == ""
+
+
+def test_a_run_s_driver_started_by_the_spark_resource_loads_spark_from_the_archive(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "classes.log"
+    session = (
+        "from addon_okrs.defs.resources.spark import spark_resource\n"
+        "from addon_okrs.settings import Settings\n"
+        "resource = spark_resource(Settings.from_env())\n"
+        "spark = resource.process_config_and_initialize().get_session()\n"
+        "assert spark.range(10).count() == 10\n"
+    )
+    env = child_env(
+        SPARK_SUBMIT_OPTS="",  # not the suite's way: the archive comes from the resource's conf
+        ADDON_OKRS_WAREHOUSE=tmp_path.as_uri(),
+        ADDON_OKRS_SPARK_MASTER="local[1]",
+        ADDON_OKRS_SPARK_CONF=(
+            "spark.ui.enabled=false,spark.driver.memory=1g,"
+            f"spark.driver.extraJavaOptions=-Xlog:class+load=info:file={log}"
+        ),
+    )
+    subprocess.run([sys.executable, "-c", session], env=env, check=True, capture_output=True)
+    sources = {
+        line.split()[1]: line.split(" source: ", 1)[1]
+        for line in log.read_text().splitlines()
+        if " source: " in line
+    }
+    assert sources["org.apache.spark.sql.SparkSession"] == "shared objects file (top)"
+    assert sources["org.apache.spark.SparkContext"] == "shared objects file (top)"
+
+
+def test_the_class_archive_command_says_what_it_made_or_why_not(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    made = spark_cds.ensure_archive()
+    assert made is not None
+    monkeypatch.setenv("ADDON_OKRS_WAREHOUSE", tmp_path.as_uri())
+    assert cli.main(["class-archive"]) == 0  # made already: found, not made again
+    size = f"{made.stat().st_size / 1e6:.0f} MB"
+    assert re.fullmatch(rf"class-archive: {made} \({size}, \d+\.\d s\)\n", capsys.readouterr().out)
+
+    monkeypatch.setenv("ADDON_OKRS_SPARK_CLASS_ARCHIVE", "false")
+    assert cli.main(["class-archive"]) == 0
+    assert capsys.readouterr().out == (
+        "class-archive: ADDON_OKRS_SPARK_CLASS_ARCHIVE is false; nothing to make\n"
+    )
+    monkeypatch.delenv("ADDON_OKRS_SPARK_CLASS_ARCHIVE")
+    monkeypatch.setenv("ADDON_OKRS_SPARK_MASTER", "spark://m:7077")
+    assert cli.main(["class-archive"]) == 0
+    assert capsys.readouterr().out == (
+        "class-archive: Spark runs outside this process tree here; nothing to make\n"
+    )
+    monkeypatch.delenv("ADDON_OKRS_SPARK_MASTER")
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-jdk"))
+    assert cli.main(["class-archive"]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"addon-okrs: JAVA_HOME={tmp_path}/no-jdk has no bin/java"
+    )
+
+
+def test_no_class_archive_is_made_for_a_java_that_does_not_run(tmp_path: Path) -> None:
+    with pytest.raises(
+        class_archive.ClassArchiveError,
+        match=r"^/bin/false does not run, so no Spark class archive can be made for it$",
+    ):
+        class_archive.make(tmp_path, "/bin/false")
+    assert list(tmp_path.iterdir()) == []

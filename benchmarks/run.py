@@ -24,8 +24,9 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from addon_okrs.dataset.days import day_range
-from addon_okrs.defs.resources.spark import Machine, local_sizes
-from addon_okrs.settings import parse_spark_conf
+from addon_okrs.defs.resources import class_archive
+from addon_okrs.defs.resources.spark import Machine, find_java, local_sizes
+from addon_okrs.settings import Settings, parse_spark_conf
 from addon_okrs.storage.catalog import ADDON_AGGREGATES, SOURCES
 from addon_okrs.tools import generate
 from addon_okrs.tools.generate import generate_day, generate_days
@@ -246,6 +247,9 @@ def machine() -> dict[str, str]:
     java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
     found = Machine.found()
     sizes = local_sizes("local[*]", found)
+    archive = class_archive.archive_path(
+        class_archive.FOLDER, find_java(Settings.from_env().java_home)
+    )
     return {
         "cores": str(found.cores),
         "memory": f"{found.memory_bytes / GB:.1f} GB",
@@ -258,6 +262,7 @@ def machine() -> dict[str, str]:
         "driver memory": sizes["spark.driver.memory"],
         "shuffle partitions": sizes["spark.sql.shuffle.partitions"],
         JVM_OPTIONS: sizes["spark.driver.extraJavaOptions"],
+        "class archive": "yes" if archive is not None and archive.exists() else "none",
     }
 
 

@@ -1,12 +1,14 @@
-"""What the test suite's class archive (harness/spark_cds.py) saves a run it launches: one small
-day (2,000 clients) through `dagster asset materialize` in a fresh process, as the CLI, `dg`
-and `dagster dev` tests run it, alternately without and with the archive, each run on its
-own Dagster home and output root.
+"""What the Spark class archive (addon_okrs/defs/resources/class_archive.py) saves a run: one
+small day (2,000 clients) through `dagster asset materialize` in a fresh process, as a
+production run and the CLI, `dg` and `dagster dev` tests run it, alternately without the
+archive (ADDON_OKRS_SPARK_CLASS_ARCHIVE=false) and with it (the default), each run on its own
+Dagster home and output root.
 
     .venv/bin/python -m benchmarks.spark_start --repeat 6 \\
         --try 'C1 only=-XX:TieredStopAtLevel=1'
 
-Each `--try` is `LABEL=JVM options`, run with the archive and those options. Prints the wall
+Each `--try` is `LABEL=JVM options`, run with the archive and those options (through
+SPARK_SUBMIT_OPTS). Prints the wall
 time of each run and the medians as a markdown table (docs/contributing.md quotes it)."""
 
 import argparse
@@ -25,12 +27,16 @@ DAY = "20170601"
 REPO = Path(__file__).resolve().parents[1]
 
 
+WITHOUT = "without"
+
+
 def one_run(base: Path, label: str, opts: str) -> float:
     home = Path(tempfile.mkdtemp(prefix="home-", dir=base))
     env = child_env(
         DAGSTER_HOME=str(home),
         ADDON_OKRS_SOURCE_ROOT=(base / "sources").as_uri(),
         ADDON_OKRS_OUTPUT_ROOT=(home / "output").as_uri(),
+        ADDON_OKRS_SPARK_CLASS_ARCHIVE="false" if label == WITHOUT else "true",
         SPARK_SUBMIT_OPTS=opts,
     )
     started = time.monotonic()
@@ -59,9 +65,7 @@ def main(argv: list[str]) -> int:
     archive = spark_cds.ensure_archive()
     if archive is None:
         raise SystemExit("no class archive could be made here (see the message above)")
-    contenders = {"without": "", "with the archive": spark_cds.submit_opts(archive)}
-    for label, options in tries.items():
-        contenders[label] = spark_cds.submit_opts(archive, options)
+    contenders = {WITHOUT: "", "with the archive": "", **tries}
     times: dict[str, list[float]] = {label: [] for label in contenders}
     with tempfile.TemporaryDirectory(prefix="spark-start-") as scratch:
         base = Path(scratch)

@@ -1,5 +1,6 @@
 """`addon-okrs`: generate sample telemetry days, the demo that builds days end to end, one run
-over days, and the settings in force."""
+over days, clean-up after dead runs, the set-up's S3 connector and Spark class archive, and the
+settings in force."""
 
 import argparse
 import os
@@ -11,6 +12,8 @@ from collections.abc import Sequence
 from addon_okrs.dataset.days import InvalidDayError, parse_day, shift_day
 from addon_okrs.dataset.schema import ALL_CHANNELS
 from addon_okrs.defs.partitions import check_day
+from addon_okrs.defs.resources.class_archive import ClassArchiveError
+from addon_okrs.defs.resources.spark import JavaNotFoundError
 from addon_okrs.settings import Settings, SettingsError, markdown_table
 from addon_okrs.storage.catalog import ADDON_AGGREGATES, ADDON_OKR_METRICS, ADDON_OKR_REPORT
 from addon_okrs.storage.leases import LeaseHeldError
@@ -137,6 +140,30 @@ def cmd_fetch_jars(args: argparse.Namespace, settings: Settings) -> int:
         for jar in relock():
             print(f"pinned {jar.coordinate} ({jar.size:,} bytes, sha256 {jar.sha256})")
     fetch()
+    return 0
+
+
+def cmd_class_archive(args: argparse.Namespace, settings: Settings) -> int:
+    """Make the class archive local mode's driver starts from (the set-up runs this), for the
+    Java, PySpark and class path of the settings in force."""
+    from addon_okrs.defs.resources import class_archive
+    from addon_okrs.defs.resources.spark import find_java, spark_resource
+
+    if not settings.spark_class_archive:
+        print("class-archive: ADDON_OKRS_SPARK_CLASS_ARCHIVE is false; nothing to make")
+        return 0
+    conf = spark_resource(settings).spark_config
+    if "spark.remote" in conf or not str(conf["spark.master"]).startswith("local"):
+        print("class-archive: Spark runs outside this process tree here; nothing to make")
+        return 0
+    started = time.monotonic()
+    archive = class_archive.make(
+        class_archive.FOLDER,
+        find_java(settings.java_home),
+        str(conf.get("spark.driver.extraClassPath", "")),
+    )
+    made = time.monotonic() - started
+    print(f"class-archive: {archive} ({archive.stat().st_size / 1e6:.0f} MB, {made:.1f} s)")
     return 0
 
 
@@ -274,6 +301,12 @@ def parser() -> argparse.ArgumentParser:
     )
     jars.set_defaults(run=cmd_fetch_jars)
 
+    archive = commands.add_parser(
+        "class-archive",
+        help="make the class archive local Spark's driver starts from (once per Java)",
+    )
+    archive.set_defaults(run=cmd_class_archive)
+
     shown = commands.add_parser("settings", help="print the settings in force")
     shown.add_argument(
         "--markdown", action="store_true", help="the table of every setting, as in the README"
@@ -292,6 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         InvalidDayError,
         LeaseHeldError,
         ConnectorError,
+        JavaNotFoundError,
+        ClassArchiveError,
     ) as error:
         print(f"addon-okrs: {error}", file=sys.stderr)
         return 2

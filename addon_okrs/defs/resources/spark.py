@@ -14,6 +14,7 @@ from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 from pyspark.sql import SparkSession
 
+from addon_okrs.defs.resources import class_archive
 from addon_okrs.settings import Settings
 from addon_okrs.storage.s3a import ConnectorError, connector_jars, s3a_conf
 
@@ -225,14 +226,32 @@ class SparkResource(LazyPySparkResource):
         return self.spark_session
 
 
+def with_class_archive(conf: dict[str, str], folder: Path, java_home: str | None) -> dict[str, str]:
+    """`conf` with the driver's options mapping the class archive in `folder` made for this
+    Java and the driver's extra class path, when there is one; else `conf` as it is (no Java
+    included: the session's start then says what to install)."""
+    try:
+        java = find_java(java_home)
+    except JavaNotFoundError:
+        return conf
+    archive = class_archive.archive_path(folder, java, conf.get("spark.driver.extraClassPath", ""))
+    if archive is None or not archive.exists():
+        return conf
+    given = conf.get("spark.driver.extraJavaOptions", "")
+    options = f"{given} {class_archive.java_options(archive)}".strip()
+    return {**conf, "spark.driver.extraJavaOptions": options}
+
+
 def spark_resource(settings: Settings) -> SparkResource:
     """The Spark resource of these settings: master or Connect remote, S3 access, extra conf."""
     s3, connector_error = s3_conf(settings)
+    conf = {
+        "spark.app.name": "addon_okrs",
+        **session_conf(settings.spark_master, settings.spark_remote, settings.spark_conf, s3),
+    }
+    local = "spark.remote" not in conf and conf["spark.master"].startswith("local")
+    if local and settings.spark_class_archive:
+        conf = with_class_archive(conf, class_archive.FOLDER, settings.java_home)
     return SparkResource(
-        spark_config={
-            "spark.app.name": "addon_okrs",
-            **session_conf(settings.spark_master, settings.spark_remote, settings.spark_conf, s3),
-        },
-        java_home=settings.java_home,
-        connector_error=connector_error,
+        spark_config=conf, java_home=settings.java_home, connector_error=connector_error
     )

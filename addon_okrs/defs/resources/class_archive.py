@@ -1,0 +1,127 @@
+"""A class-data-sharing archive of the local Spark driver's JVM: a run's driver maps the classes
+Spark loads from one file instead of reading, parsing and verifying them out of its jars at
+every start (docs/performance.md has what that saves a run).
+
+The archive is the JVM's own dynamic one (`-XX:ArchiveClassesAtExit`), made by a small local
+job that reads, joins, aggregates and writes parquet as the pipeline does, in a child process
+whose JVM exits normally, which is when the archive is written (`make`; the set-up runs it
+through `addon-okrs class-archive`). It serves only a JVM
+of the same Java build, PySpark installation and extra class path, so its file name holds a
+hash of the three (`archive_path`); a JVM given one that does not match starts as it would
+without it. Only local mode uses it: a cluster's or a Connect server's JVMs are not started
+by the run."""
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import pyspark
+
+from addon_okrs.storage.s3a import PROJECT_ROOT
+
+# The project's own archive folder (ignored by git, beside its Maven repository), filled by the
+# set-up (`make setup`).
+FOLDER = PROJECT_ROOT / ".cache" / "spark-cds"
+MAKE_TIMEOUT_SECONDS = 600
+# A JVM that cannot map the archive says so on stderr, then starts as without it: all a run
+# needs, so the message is turned off with the rest of the archive's logging.
+QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
+
+# What the archive is made from: the classes a day's run loads in the driver (parquet read and
+# write, a shuffle join, aggregation, a window).
+WORKLOAD = """
+import sys
+from pyspark.sql import SparkSession, Window, functions as F
+builder = (SparkSession.builder.master("local[2]").appName("spark-cds")
+           .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
+           .config("spark.driver.extraJavaOptions", sys.argv[2]))
+if sys.argv[3]:
+    builder = builder.config("spark.driver.extraClassPath", sys.argv[3])
+spark = builder.getOrCreate()
+folder = sys.argv[1]
+days = spark.range(20000).select((F.col("id") % 997).cast("string").alias("client_id"),
+                                 (F.col("id") % 5).alias("n"), F.lit("release").alias("channel"))
+days.write.mode("overwrite").partitionBy("channel").parquet(folder + "/a")
+read = spark.read.parquet(folder + "/a")
+counts = read.groupBy("client_id").agg(F.count("*").alias("rows"), F.countDistinct("n").alias("k"))
+ranked = read.withColumn("r", F.row_number().over(Window.partitionBy("client_id").orderBy("n")))
+joined = ranked.join(counts, "client_id").groupBy("channel").agg(F.sum("rows"), F.max("r"))
+joined.repartition(2).write.mode("overwrite").parquet(folder + "/b")
+spark.read.parquet(folder + "/b").collect()
+spark.stop()
+"""
+
+
+class ClassArchiveError(RuntimeError):
+    pass
+
+
+def java_version(java: str) -> str | None:
+    """What `java -version` says of the `java` binary, or None when it does not run."""
+    try:
+        done = subprocess.run([java, "-version"], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return done.stderr.strip()
+
+
+def archive_path(folder: Path, java: str, class_path: str = "") -> Path | None:
+    """Where the archive for the `java` binary local Spark launches, this PySpark and the
+    driver's extra class path (`spark.driver.extraClassPath`) lives in `folder` (it may not
+    exist yet); None when that Java does not run."""
+    version = java_version(java)
+    if version is None:
+        return None
+    key = f"{version}\n{pyspark.__version__}\n{pyspark.__file__}\n{class_path}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return folder / f"pyspark-{pyspark.__version__}-{digest}.jsa"
+
+
+def make(
+    folder: Path, java: str, class_path: str = "", env: Mapping[str, str] | None = None
+) -> Path:
+    """The archive for the `java` binary, this PySpark and `class_path` in `folder`, made
+    first if missing (about 40 s and 180 MB) by a job run with `env` (by default this
+    process's environment, whose JAVA_HOME or PATH gave `java`). Another process making the
+    same one at the same time is harmless: each writes its own file and moves it into place
+    whole. A ClassArchiveError says why none could be made."""
+    target = archive_path(folder, java, class_path)
+    if target is None:
+        raise ClassArchiveError(
+            f"{java} does not run, so no Spark class archive can be made for it"
+        )
+    if target.exists():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{target.name}.{os.getpid()}"  # on the target's file system
+    options = f"-XX:ArchiveClassesAtExit={partial} {QUIET}"
+    with tempfile.TemporaryDirectory(prefix="spark-cds-") as scratch:
+        try:
+            done = subprocess.run(
+                [sys.executable, "-c", WORKLOAD, scratch, options, class_path],
+                env=env,
+                capture_output=True,
+                timeout=MAKE_TIMEOUT_SECONDS,
+            )
+        except subprocess.TimeoutExpired:
+            partial.unlink(missing_ok=True)
+            raise ClassArchiveError(
+                f"{target}: the job that makes the archive ran past {MAKE_TIMEOUT_SECONDS} s"
+            ) from None
+        if done.returncode != 0 or not partial.exists():
+            partial.unlink(missing_ok=True)
+            tail = done.stderr.decode(errors="replace")[-2000:]
+            raise ClassArchiveError(
+                f"{target}: the job that makes the archive failed (exit {done.returncode}):\n{tail}"
+            )
+        os.replace(partial, target)
+    return target
+
+
+def java_options(archive: Path) -> str:
+    """The driver JVM options that map `archive`."""
+    return f"-XX:SharedArchiveFile={archive} {QUIET}"
