@@ -202,6 +202,19 @@ def test_a_bad_extra_setting_for_the_suite_names_its_variable(
         small_spark()
 
 
+def spark_classes_loaded_by(session: str, env: dict[str, str], log: Path) -> dict[str, str]:
+    """Where the driver of the Python `session`, run with `env`, loaded SparkSession and
+    SparkContext from, by its class-loading log `log`."""
+    subprocess.run([sys.executable, "-c", session], env=env, check=True, capture_output=True)
+    sources = {
+        line.split()[1]: line.split(" source: ", 1)[1]
+        for line in log.read_text().splitlines()
+        if " source: " in line
+    }
+    wanted = ("org.apache.spark.sql.SparkSession", "org.apache.spark.SparkContext")
+    return {name: sources[name] for name in wanted}
+
+
 def test_the_suites_spark_drivers_load_spark_from_the_class_archive(tmp_path: Path) -> None:
     archive = spark_cds.ensure_archive()
     assert archive is not None
@@ -215,14 +228,10 @@ def test_the_suites_spark_drivers_load_spark_from_the_class_archive(tmp_path: Pa
         "assert spark.range(10).count() == 10\n"
     )
     env = child_env(SPARK_SUBMIT_OPTS=opts)
-    subprocess.run([sys.executable, "-c", session], env=env, check=True, capture_output=True)
-    sources = {
-        line.split()[1]: line.split(" source: ", 1)[1]
-        for line in log.read_text().splitlines()
-        if " source: " in line
+    assert spark_classes_loaded_by(session, env, log) == {
+        "org.apache.spark.sql.SparkSession": "shared objects file (top)",
+        "org.apache.spark.SparkContext": "shared objects file (top)",
     }
-    assert sources["org.apache.spark.sql.SparkSession"] == "shared objects file (top)"
-    assert sources["org.apache.spark.SparkContext"] == "shared objects file (top)"
 
 
 def test_a_local_run_s_driver_is_given_the_class_archive_made_for_its_java_and_class_path(
@@ -282,14 +291,10 @@ def test_a_run_s_driver_started_by_the_spark_resource_loads_spark_from_the_archi
             f"spark.driver.extraJavaOptions=-Xlog:class+load=info:file={log}"
         ),
     )
-    subprocess.run([sys.executable, "-c", session], env=env, check=True, capture_output=True)
-    sources = {
-        line.split()[1]: line.split(" source: ", 1)[1]
-        for line in log.read_text().splitlines()
-        if " source: " in line
+    assert spark_classes_loaded_by(session, env, log) == {
+        "org.apache.spark.sql.SparkSession": "shared objects file (top)",
+        "org.apache.spark.SparkContext": "shared objects file (top)",
     }
-    assert sources["org.apache.spark.sql.SparkSession"] == "shared objects file (top)"
-    assert sources["org.apache.spark.SparkContext"] == "shared objects file (top)"
 
 
 def test_the_class_archive_command_says_what_it_made_or_why_not(
