@@ -32,8 +32,8 @@ java:
 spark-jars: $(VENV)/.synced
 	@sh scripts/ensure-spark-jars.sh $(VENV)
 
-# The class archive local Spark's driver starts from (addon-okrs class-archive), once per Java
-# and PySpark: about 40 s. Runs start without it when it cannot be made.
+# The class archive local Spark's driver starts from (addon-okrs class-archive, which prints
+# its size and time), once per Java and PySpark. Runs start without it when it cannot be made.
 spark-archive: $(VENV)/.synced java
 	@$(VENV)/bin/addon-okrs class-archive || echo "spark-archive: none made; local runs start without it" >&2
 

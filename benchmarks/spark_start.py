@@ -8,8 +8,8 @@ Dagster home and output root.
         --try 'C1 only=-XX:TieredStopAtLevel=1'
 
 Each `--try` is `LABEL=JVM options`, run with the archive and those options (through
-SPARK_SUBMIT_OPTS). Prints the wall
-time of each run and the medians as a markdown table (docs/contributing.md quotes it)."""
+SPARK_SUBMIT_OPTS). Prints the wall time of each run and the medians as a markdown table
+(docs/contributing.md quotes it)."""
 
 import argparse
 import statistics

@@ -35,6 +35,4 @@ def ensure_archive() -> Path | None:
 
 def submit_opts(archive: Path | None, given: str = "") -> str:
     """SPARK_SUBMIT_OPTS for drivers that use `archive`, after the options `given`."""
-    if archive is None:
-        return given
-    return f"{given} {class_archive.java_options(archive)}".strip()
+    return given if archive is None else class_archive.java_options(archive, given)

@@ -152,15 +152,15 @@ def cmd_class_archive(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.spark_class_archive:
         print("class-archive: ADDON_OKRS_SPARK_CLASS_ARCHIVE is false; nothing to make")
         return 0
-    conf = spark_resource(settings).spark_config
-    if "spark.remote" in conf or not str(conf["spark.master"]).startswith("local"):
+    resource = spark_resource(settings)
+    if not resource.is_local:
         print("class-archive: Spark runs outside this process tree here; nothing to make")
         return 0
     started = time.monotonic()
     archive = class_archive.make(
         class_archive.FOLDER,
         find_java(settings.java_home),
-        str(conf.get("spark.driver.extraClassPath", "")),
+        str(resource.spark_config.get("spark.driver.extraClassPath", "")),
     )
     made = time.monotonic() - started
     print(f"class-archive: {archive} ({archive.stat().st_size / 1e6:.0f} MB, {made:.1f} s)")

@@ -5,11 +5,10 @@ every start (docs/performance.md has what that saves a run).
 The archive is the JVM's own dynamic one (`-XX:ArchiveClassesAtExit`), made by a small local
 job that reads, joins, aggregates and writes parquet as the pipeline does, in a child process
 whose JVM exits normally, which is when the archive is written (`make`; the set-up runs it
-through `addon-okrs class-archive`). It serves only a JVM
-of the same Java build, PySpark installation and extra class path, so its file name holds a
-hash of the three (`archive_path`); a JVM given one that does not match starts as it would
-without it. Only local mode uses it: a cluster's or a Connect server's JVMs are not started
-by the run."""
+through `addon-okrs class-archive`). It serves only a JVM of the same Java build, PySpark
+installation and extra class path, so its file name holds a hash of the three
+(`archive_path`); a JVM given one that does not match starts as it would without it. Only
+local mode uses it: a cluster's or a Connect server's JVMs are not started by the run."""
 
 import hashlib
 import os
@@ -85,7 +84,7 @@ def make(
     folder: Path, java: str, class_path: str = "", env: Mapping[str, str] | None = None
 ) -> Path:
     """The archive for the `java` binary, this PySpark and `class_path` in `folder`, made
-    first if missing (about 40 s and 180 MB) by a job run with `env` (by default this
+    first if missing (under a minute and about 180 MB here) by a job run with `env` (by default this
     process's environment, whose JAVA_HOME or PATH gave `java`). Another process making the
     same one at the same time is harmless: each writes its own file and moves it into place
     whole. A ClassArchiveError says why none could be made."""
@@ -122,6 +121,6 @@ def make(
     return target
 
 
-def java_options(archive: Path) -> str:
-    """The driver JVM options that map `archive`."""
-    return f"-XX:SharedArchiveFile={archive} {QUIET}"
+def java_options(archive: Path, given: str = "") -> str:
+    """The driver JVM options `given`, then those that map `archive`."""
+    return f"{given} -XX:SharedArchiveFile={archive} {QUIET}".strip()

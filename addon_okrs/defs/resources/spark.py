@@ -112,6 +112,14 @@ def local_sizes(master: str, machine: Machine) -> dict[str, str]:
     }
 
 
+def runs_locally(conf: Mapping[str, object]) -> bool:
+    """Whether a session of `conf` runs in local mode, its driver started by this process (no
+    Connect remote, a `local` master or none)."""
+    return "spark.remote" not in conf and str(conf.get("spark.master", "local[*]")).startswith(
+        "local"
+    )
+
+
 class JavaNotFoundError(RuntimeError):
     pass
 
@@ -204,9 +212,7 @@ class SparkResource(LazyPySparkResource):
 
     @property
     def is_local(self) -> bool:
-        return "spark.remote" not in self.spark_config and str(
-            self.spark_config.get("spark.master", "local[*]")
-        ).startswith("local")
+        return runs_locally(self.spark_config)
 
     @property
     def spark_session(self) -> SparkSession:
@@ -238,8 +244,7 @@ def with_class_archive(conf: dict[str, str], folder: Path, java_home: str | None
     if archive is None or not archive.exists():
         return conf
     given = conf.get("spark.driver.extraJavaOptions", "")
-    options = f"{given} {class_archive.java_options(archive)}".strip()
-    return {**conf, "spark.driver.extraJavaOptions": options}
+    return {**conf, "spark.driver.extraJavaOptions": class_archive.java_options(archive, given)}
 
 
 def spark_resource(settings: Settings) -> SparkResource:
@@ -249,8 +254,7 @@ def spark_resource(settings: Settings) -> SparkResource:
         "spark.app.name": "addon_okrs",
         **session_conf(settings.spark_master, settings.spark_remote, settings.spark_conf, s3),
     }
-    local = "spark.remote" not in conf and conf["spark.master"].startswith("local")
-    if local and settings.spark_class_archive:
+    if runs_locally(conf) and settings.spark_class_archive:
         conf = with_class_archive(conf, class_archive.FOLDER, settings.java_home)
     return SparkResource(
         spark_config=conf, java_home=settings.java_home, connector_error=connector_error
