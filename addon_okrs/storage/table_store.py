@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 
 from addon_okrs.dataset import sizing
 from addon_okrs.dataset.schema import CLIENT_ID, CLIENT_PARTITIONS, DAY, SOURCE_CONTRACTS
-from addon_okrs.storage import bucketing
+from addon_okrs.storage import bucketing, parquet_merge
 from addon_okrs.storage.catalog import day_folder
 from addon_okrs.storage.day_swap import DayFolders
 from addon_okrs.storage.leases import DEFAULT_LEASE_SECONDS, DayLeases
@@ -186,9 +186,13 @@ class TableStore:
         wanted = sizing.file_count(staged.count_rows(data), bytes_per_record, self.target_file_mb)
         if len(data) == wanted:
             return
+        # Fewer files: their row groups copied into fewer files as bytes, no Spark job.
+        if wanted < len(data) and parquet_merge.merge(self.spark, staged, data, wanted):
+            return
         resized = staged.sibling(staged.name + "_resized")
         frame = self.spark.read.parquet(staged.uri)
-        # Fewer files: merge whole files in one pass, no shuffle; more: a shuffle must split them.
+        # Without a JVM (Spark Connect), fewer files: whole files merged by one task, no
+        # shuffle; more: a shuffle must split them.
         recut = frame.coalesce(wanted) if wanted < len(data) else frame.repartition(wanted)
         recut.write.parquet(resized.uri)
         staged.delete()
