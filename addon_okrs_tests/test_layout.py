@@ -179,3 +179,11 @@ def test_importing_a_module_changes_nothing_outside_it(path: Path) -> None:
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
     ]
     assert calls == []
+
+
+def test_the_list_of_what_the_suite_proves_names_every_test_function() -> None:
+    from harness.suite_facts import markdown
+
+    text = (ROOT / "docs" / "contributing.md").read_text()
+    listed = text.split("<!-- facts -->\n", 1)[1].split("<!-- /facts -->", 1)[0]
+    assert listed == markdown(), "regenerate it: python -m harness.suite_facts"
