@@ -10,6 +10,7 @@ and neither of them imports it."""
 
 import json
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -168,6 +169,13 @@ SETTINGS: tuple[Setting, ...] = (
         fallbacks=("AWS_DEFAULT_REGION",),
     ),
     Setting(
+        "ADDON_OKRS_CACHE_DIR",
+        "the checkout's `.cache/` when run from one, else the user's cache folder "
+        "(`$XDG_CACHE_HOME/addon_okrs`, `~/.cache/addon_okrs`)",
+        "where downloads and machine-made files go: the S3 connector's jars (`m2/`), the "
+        "class archive (`spark-cds/`), local Spark's catalog folder (`spark-warehouse/`)",
+    ),
+    Setting(
         "JAVA_HOME",
         "`java` on `PATH`",
         "the Java runtime local Spark starts (17, 21 or 25)",
@@ -261,6 +269,7 @@ class Settings:
     s3_region: str | None = None
     java_home: str | None = None
     dagster_home: str | None = None
+    cache_dir: str | None = None  # None: default_cache_dir() of this process
 
     def __post_init__(self) -> None:
         for name in ("source_root", "output_root", "intermediate_root"):
@@ -290,7 +299,7 @@ class Settings:
         cls, environ: Mapping[str, str] | None = None, cwd: Path | None = None
     ) -> "Settings":
         """The settings of this process: each variable of SETTINGS, else its default."""
-        env = os.environ if environ is None else environ
+        env = _environ() if environ is None else environ
 
         def get(name: str) -> str | None:
             for candidate in (name, *_DECLARED[name].fallbacks):
@@ -372,7 +381,14 @@ class Settings:
             s3_region=get("AWS_REGION"),
             java_home=get("JAVA_HOME"),
             dagster_home=get("DAGSTER_HOME"),
+            cache_dir=get("ADDON_OKRS_CACHE_DIR") or str(default_cache_dir(env, cwd or Path.cwd())),
         )
+
+    def cache_folder(self) -> Path:
+        """The cache folder (ADDON_OKRS_CACHE_DIR, or its default for this process)."""
+        if self.cache_dir:
+            return Path(self.cache_dir)
+        return default_cache_dir(_environ(), Path.cwd())
 
     def s3_roots(self) -> dict[str, str]:
         """The roots on S3, by the variable that sets each (the warehouse's ROOT_SETTINGS)."""
@@ -391,6 +407,37 @@ class Settings:
     def warehouse(self) -> Warehouse:
         """The warehouse of these settings' roots and S3 options."""
         return Warehouse(self.source_root, self.output_root, self.intermediate_root, self.s3)
+
+
+def _environ() -> Mapping[str, str]:
+    """This process's environment: the settings' one reader of it."""
+    return os.environ
+
+
+def checkout_of(folder: Path) -> Path | None:
+    """The checkout of this project that `folder` is in (a pyproject.toml naming the
+    project's package at it or above), if any."""
+    for candidate in (folder, *folder.parents):
+        project = candidate / "pyproject.toml"
+        if project.is_file() and 'name = "addon_okrs"' in project.read_text(errors="replace"):
+            return candidate
+    return None
+
+
+def default_cache_dir(environ: Mapping[str, str], cwd: Path) -> Path:
+    """ADDON_OKRS_CACHE_DIR's default: the checkout's `.cache/` when run from one, else the
+    platform's cache folder for the user ($XDG_CACHE_HOME, `~/Library/Caches` on macOS,
+    `~/.cache`), so that an installed package writes nothing beside its code."""
+    checkout = checkout_of(cwd.absolute())
+    if checkout is not None:
+        return checkout / ".cache"
+    base = environ.get("XDG_CACHE_HOME", "").strip()
+    if base:
+        return Path(base) / "addon_okrs"
+    home = Path(environ.get("HOME") or Path.home())
+    if sys.platform == "darwin":
+        return home / "Library" / "Caches" / "addon_okrs"
+    return home / ".cache" / "addon_okrs"
 
 
 _TRUE = ("true", "yes", "1")

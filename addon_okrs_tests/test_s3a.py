@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from addon_okrs.defs.resources.spark import spark_resource
+from addon_okrs.runtime.jars import fetch
 from addon_okrs.settings import Settings
 from addon_okrs.storage.locations import S3Options
 from addon_okrs.storage.s3a import (
     CREDENTIAL_PROVIDERS,
-    MAVEN_REPOSITORY,
     ConnectorError,
     bundled_hadoop_version,
     connector_jars,
@@ -20,7 +20,6 @@ from addon_okrs.storage.s3a import (
     read_lock,
     s3a_conf,
 )
-from addon_okrs.tools.fetch_jars import fetch
 
 S3A = "org.apache.hadoop.fs.s3a.S3AFileSystem"
 
@@ -83,8 +82,8 @@ def test_missing_jars_are_named_with_how_to_get_them(tmp_path: Path) -> None:
         f"Spark's S3 connector is not installed ({missing} is missing). An s3:// or s3a:// root "
         "needs org.apache.hadoop:hadoop-aws:3.5.0, org.wildfly.openssl:wildfly-openssl:"
         "2.2.5.Final, software.amazon.awssdk:bundle:2.35.4, software.amazon.s3."
-        "analyticsaccelerator:analyticsaccelerator-s3:1.3.1. Run `make setup` (or `addon-okrs "
-        f"fetch-jars`), which fetches them from Maven Central into {MAVEN_REPOSITORY}; or set "
+        "analyticsaccelerator:analyticsaccelerator-s3:1.3.1. Run `addon-okrs fetch-jars` (or "
+        f"`make setup`), which fetches them from Maven Central into {tmp_path}; or set "
         "ADDON_OKRS_SPARK_JARS to a comma-separated list of those jars (paths or URLs: a "
         "mirror, or a cluster image that has them)."
     )
@@ -122,7 +121,7 @@ def settings(tmp_path: Path, **fields: object) -> Settings:
 def test_an_s3_root_gives_the_session_the_jars_and_settings_and_the_users_win(
     tmp_path: Path,
 ) -> None:
-    jars = connector_jars()
+    jars = connector_jars((), Settings.from_env().cache_folder() / "m2")
     overrides = {"spark.hadoop.fs.s3a.endpoint": "https://elsewhere", "spark.jars": "/x.jar"}
 
     local = spark_resource(settings(tmp_path, spark_conf=overrides)).spark_config
@@ -150,6 +149,19 @@ def test_no_s3_settings_for_local_roots_a_connect_server_or_the_clusters_own(
     for chosen in (local_roots, remote, emr):
         conf = spark_resource(chosen).spark_config
         assert not any("s3a" in key or key == "spark.jars" for key in conf), conf
+
+
+def test_pinned_jars_not_fetched_yet_are_named_and_fetched_at_the_first_session(
+    tmp_path: Path,
+) -> None:
+    cache = tmp_path / "cache"
+    resource = spark_resource(settings(tmp_path, cache_dir=str(cache)))
+
+    repository = cache / "m2"
+    expected = [str(jar.path(repository)) for jar in locked_jars()]
+    assert resource.spark_config["spark.driver.extraClassPath"] == ":".join(expected)
+    assert resource.fetch_jars_into == str(repository)
+    assert not repository.exists()  # nothing fetched at load
 
 
 def test_a_missing_connector_fails_at_the_first_session_not_at_load(tmp_path: Path) -> None:

@@ -33,6 +33,32 @@ def test_an_empty_environment_builds_everything_under_the_local_warehouse(tmp_pa
         s3_region=None,
         java_home=None,
         dagster_home=None,
+        cache_dir=str(Path.home() / ".cache" / "addon_okrs"),
+    )
+
+
+def test_the_cache_folder_is_the_checkouts_when_run_from_one_else_the_users(
+    tmp_path: Path,
+) -> None:
+    checkout = tmp_path / "checkout"
+    (checkout / "docs").mkdir(parents=True)
+    (checkout / "pyproject.toml").write_text('[project]\nname = "addon_okrs"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    home = {"HOME": str(tmp_path / "home")}
+
+    def cache(environ: dict[str, str], cwd: Path) -> str | None:
+        return Settings.from_env(environ, cwd=cwd).cache_dir
+
+    assert cache(home, checkout / "docs") == str(checkout / ".cache")
+    assert cache(home, elsewhere) == str(tmp_path / "home" / ".cache" / "addon_okrs")
+    xdg = {**home, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    assert cache(xdg, elsewhere) == str(tmp_path / "xdg" / "addon_okrs")
+    chosen = {**xdg, "ADDON_OKRS_CACHE_DIR": str(tmp_path / "mine")}
+    assert cache(chosen, checkout) == str(tmp_path / "mine")
+    # Built directly (tests, tools), the settings find it for the process they run in.
+    assert Settings(*(elsewhere.as_uri(),) * 3).cache_folder() == (
+        Path(Settings.from_env().cache_dir or "")
     )
 
 

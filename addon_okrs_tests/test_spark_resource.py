@@ -10,18 +10,10 @@ from pathlib import Path
 import pyspark
 import pytest
 
-from addon_okrs.defs.resources import class_archive
-from addon_okrs.defs.resources.spark import (
-    GB,
-    JavaNotFoundError,
-    Machine,
-    SparkResource,
-    find_java,
-    local_sizes,
-    session_conf,
-    spark_resource,
-    with_class_archive,
-)
+from addon_okrs.defs.resources.spark import SparkResource, spark_resource
+from addon_okrs.runtime import class_archive
+from addon_okrs.runtime.java import JavaNotFoundError, find_java
+from addon_okrs.runtime.spark import GB, Machine, local_sizes, session_conf, with_class_archive
 from addon_okrs.settings import Settings, SettingsError, parse_spark_conf
 from addon_okrs.tools import cli
 from harness import spark_cds
@@ -140,6 +132,7 @@ def test_local_mode_caps_the_young_generation_per_two_cores() -> None:
     assert young("local[*]", 96, 512) == "-XX:MaxNewSize=10581m"  # 31 GB heap
 
 
+@pytest.mark.process
 def test_the_young_generation_cap_is_the_one_the_driver_s_jvm_takes() -> None:
     conf = session_conf("local[*]", None, {}, None, Machine(2, int(23.54 * GB)))
     options = conf["spark.driver.extraJavaOptions"].split()
@@ -215,6 +208,7 @@ def spark_classes_loaded_by(session: str, env: dict[str, str], log: Path) -> dic
     return {name: sources[name] for name in wanted}
 
 
+@pytest.mark.process
 def test_the_suites_spark_drivers_load_spark_from_the_class_archive(tmp_path: Path) -> None:
     archive = spark_cds.ensure_archive()
     assert archive is not None
@@ -239,21 +233,34 @@ def test_a_local_run_s_driver_is_given_the_class_archive_made_for_its_java_and_c
 ) -> None:
     java = find_java(os.environ.get("JAVA_HOME"))
     conf = {"spark.master": "local[2]", "spark.driver.extraJavaOptions": "-XX:+UseParallelGC"}
-    assert with_class_archive(conf, tmp_path, None) == conf  # none made in that folder
     archive = class_archive.archive_path(tmp_path, java)
     assert archive is not None and archive.parent == tmp_path
+    # None made in that folder: the driver writes it at its exit, to a file of this process's.
+    partial = tmp_path / f".{archive.name}.{os.getpid()}"
+    assert with_class_archive(conf, tmp_path, None) == (
+        {
+            "spark.master": "local[2]",
+            "spark.driver.extraJavaOptions": f"-XX:+UseParallelGC -XX:ArchiveClassesAtExit="
+            f"{partial} -Xlog:cds=off -Xlog:cds+dynamic=off",
+        },
+        class_archive.Pending(partial, archive),
+    )
+    assert with_class_archive(conf, tmp_path, None, write=False) == (conf, None)
     archive.write_bytes(b"")  # only its presence counts here; the JVM checks the contents
-    assert with_class_archive(conf, tmp_path, None) == {
-        "spark.master": "local[2]",
-        "spark.driver.extraJavaOptions": f"-XX:+UseParallelGC -XX:SharedArchiveFile={archive} "
-        "-Xlog:cds=off -Xlog:cds+dynamic=off",
-    }
+    assert with_class_archive(conf, tmp_path, None) == (
+        {
+            "spark.master": "local[2]",
+            "spark.driver.extraJavaOptions": f"-XX:+UseParallelGC -XX:SharedArchiveFile="
+            f"{archive} -Xlog:cds=off -Xlog:cds+dynamic=off",
+        },
+        None,
+    )
     # Another class path (the S3 connector's jars, say) is another archive, not made yet.
     with_jars = {**conf, "spark.driver.extraClassPath": "/jars/hadoop-aws.jar"}
     assert class_archive.archive_path(tmp_path, java, "/jars/hadoop-aws.jar") != archive
-    assert with_class_archive(with_jars, tmp_path, None) == with_jars
+    assert with_class_archive(with_jars, tmp_path, None, write=False) == (with_jars, None)
     # No Java: nothing added; the session's start says what to install.
-    assert with_class_archive(conf, tmp_path, str(tmp_path / "no-jdk")) == conf
+    assert with_class_archive(conf, tmp_path, str(tmp_path / "no-jdk")) == (conf, None)
 
 
 def test_the_class_archive_setting_reaches_local_mode_only(tmp_path: Path) -> None:
@@ -271,6 +278,7 @@ def test_the_class_archive_setting_reaches_local_mode_only(tmp_path: Path) -> No
     assert options(spark_remote="sc://h:15002") == ""
 
 
+@pytest.mark.process
 def test_a_run_s_driver_started_by_the_spark_resource_loads_spark_from_the_archive(
     tmp_path: Path,
 ) -> None:
@@ -290,6 +298,42 @@ def test_a_run_s_driver_started_by_the_spark_resource_loads_spark_from_the_archi
             "spark.ui.enabled=false,spark.driver.memory=1g,"
             f"spark.driver.extraJavaOptions=-Xlog:class+load=info:file={log}"
         ),
+    )
+    assert spark_classes_loaded_by(session, env, log) == {
+        "org.apache.spark.sql.SparkSession": "shared objects file (top)",
+        "org.apache.spark.SparkContext": "shared objects file (top)",
+    }
+
+
+@pytest.mark.process
+def test_the_first_local_run_writes_the_class_archive_at_its_exit_and_the_next_maps_it(
+    tmp_path: Path,
+) -> None:
+    cache = tmp_path / "cache"
+    session = (
+        "from addon_okrs.defs.resources.spark import spark_resource\n"
+        "from addon_okrs.settings import Settings\n"
+        "resource = spark_resource(Settings.from_env())\n"
+        "spark = resource.process_config_and_initialize().get_session()\n"
+        "assert spark.range(10).count() == 10\n"
+    )
+    conf = "spark.ui.enabled=false,spark.driver.memory=1g"
+    env = child_env(
+        SPARK_SUBMIT_OPTS="",
+        ADDON_OKRS_WAREHOUSE=tmp_path.as_uri(),
+        ADDON_OKRS_CACHE_DIR=str(cache),
+        ADDON_OKRS_SPARK_MASTER="local[1]",
+        ADDON_OKRS_SPARK_CONF=conf,
+    )
+
+    subprocess.run([sys.executable, "-c", session], env=env, check=True, capture_output=True)
+
+    [archive] = (cache / "spark-cds").iterdir()  # placed whole; no partial file left
+    assert archive.name.startswith(f"pyspark-{pyspark.__version__}-")
+    assert archive.suffix == ".jsa" and archive.stat().st_size > 50_000_000
+    log = tmp_path / "classes.log"
+    env["ADDON_OKRS_SPARK_CONF"] = (
+        f"{conf},spark.driver.extraJavaOptions=-Xlog:class+load=info:file={log}"
     )
     assert spark_classes_loaded_by(session, env, log) == {
         "org.apache.spark.sql.SparkSession": "shared objects file (top)",

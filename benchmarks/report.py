@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from addon_okrs.defs.resources.spark import LOCAL_DEFAULTS
+from addon_okrs.runtime.spark import LOCAL_DEFAULTS
 from benchmarks import profile as stage_profile
 from benchmarks.eventlog import SparkMetrics
 from benchmarks.notebook import Differences

@@ -24,8 +24,9 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from addon_okrs.dataset.days import day_range
-from addon_okrs.defs.resources import class_archive
-from addon_okrs.defs.resources.spark import Machine, find_java, local_sizes
+from addon_okrs.runtime import class_archive
+from addon_okrs.runtime.java import find_java
+from addon_okrs.runtime.spark import Machine, local_sizes
 from addon_okrs.settings import Settings, parse_spark_conf
 from addon_okrs.storage.catalog import ADDON_AGGREGATES, SOURCES
 from addon_okrs.tools import generate
@@ -247,8 +248,9 @@ def machine() -> dict[str, str]:
     java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
     found = Machine.found()
     sizes = local_sizes("local[*]", found)
+    settings = Settings.from_env()
     archive = class_archive.archive_path(
-        class_archive.FOLDER, find_java(Settings.from_env().java_home)
+        class_archive.folder(settings.cache_folder()), find_java(settings.java_home)
     )
     return {
         "cores": str(found.cores),

@@ -21,14 +21,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from addon_okrs.storage.s3a import MAVEN_REPOSITORY
+from addon_okrs.settings import Settings
 from benchmarks.run import FIRST_DAY, REPO, source_data
 from harness.servers import S3Server, child_env, s3_counters, seaweedfs_server
 
 BIN = Path(sys.executable).parent
 BUCKET = "bench"
 CLOUD = "org.apache.spark:spark-hadoop-cloud_2.13:4.1.1"
-CLOUD_JAR = MAVEN_REPOSITORY / "repository/org/apache/spark/spark-hadoop-cloud_2.13/4.1.1"
+CLOUD_JAR = "repository/org/apache/spark/spark-hadoop-cloud_2.13/4.1.1"  # in the Maven cache
 MAGIC = {
     "spark.sql.sources.commitProtocolClass": (
         "org.apache.spark.internal.io.cloud.PathOutputCommitProtocol"
@@ -46,10 +46,11 @@ KINDS = ("LIST", "HEAD", "GET", "PUT", "COPY", "DELETE", "POST")
 
 
 def cloud_jar() -> str:
-    jar = CLOUD_JAR / "spark-hadoop-cloud_2.13-4.1.1.jar"
+    repository = Settings.from_env().cache_folder() / "m2"
+    jar = repository / CLOUD_JAR / "spark-hadoop-cloud_2.13-4.1.1.jar"
     if not jar.exists():
         subprocess.run(
-            ["mvn", "-B", "-q", f"-Dmaven.repo.local={MAVEN_REPOSITORY / 'repository'}",
+            ["mvn", "-B", "-q", f"-Dmaven.repo.local={repository / 'repository'}",
              "dependency:get", f"-Dartifact={CLOUD}", "-Dtransitive=false"],
             check=True,
         )  # fmt: skip

@@ -1,4 +1,4 @@
-"""What the Spark class archive (addon_okrs/defs/resources/class_archive.py) saves a run: one
+"""What the Spark class archive (addon_okrs/runtime/class_archive.py) saves a run: one
 small day (2,000 clients) through `dagster asset materialize` in a fresh process, as a
 production run and the CLI, `dg` and `dagster dev` tests run it, alternately without the
 archive (ADDON_OKRS_SPARK_CLASS_ARCHIVE=false) and with it (the default), each run on its own

@@ -1,8 +1,8 @@
 """The package's layers and its import graph, read from the source (no module is imported):
 what test_layout.py enforces, and what `python -m harness.layers` prints.
 
-Bottom to top: dataset -> storage -> settings -> defs -> tools, and definitions.py, the code
-location Dagster loads, on top. A module may import its own layer and the ones below it.
+Bottom to top: dataset -> storage -> settings -> runtime -> defs -> tools, and definitions.py,
+the code location Dagster loads, on top. A module may import its own layer and the ones below it.
 """
 
 import ast
@@ -13,13 +13,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "addon_okrs"
 
-LAYERS: tuple[str, ...] = ("dataset", "storage", "settings", "defs", "tools", "definitions")
+LAYERS: tuple[str, ...] = (
+    "dataset", "storage", "settings", "runtime", "defs", "tools", "definitions",
+)  # fmt: skip
 # What each layer may import of the project (besides itself).
 ALLOWED: dict[str, frozenset[str]] = {
     layer: frozenset(LAYERS[:index]) for index, layer in enumerate(LAYERS)
 }
 # Layers that never import Dagster or its integrations.
-DAGSTER_FREE = frozenset({"dataset", "storage", "settings"})
+DAGSTER_FREE = frozenset({"dataset", "storage", "settings", "runtime"})
 THIRD_PARTY_DAGSTER = ("dagster", "dagster_pyspark", "dagster_aws", "dagster_spark")
 
 

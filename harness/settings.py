@@ -7,7 +7,8 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from addon_okrs.defs.resources.spark import SparkResource, session_conf
+from addon_okrs.defs.resources.spark import SparkResource
+from addon_okrs.runtime.spark import session_conf
 from addon_okrs.settings import Settings, parse_spark_conf
 
 LOCAL_MASTER = "local[2]"

@@ -1,4 +1,4 @@
-"""The suite's use of the project's Spark class archive (defs/resources/class_archive.py):
+"""The suite's use of the project's Spark class archive (runtime/class_archive.py):
 made on the suite's first run on a machine if the set-up has not made it, and carried to the
 test process's own sessions through `SPARK_SUBMIT_OPTS`, which every `spark-submit` on this
 machine reads. The runs the suite launches (`dagster dev`, the CLI, `dg`) get it from the
@@ -10,8 +10,9 @@ import os
 import sys
 from pathlib import Path
 
-from addon_okrs.defs.resources import class_archive
-from addon_okrs.defs.resources.spark import JavaNotFoundError, find_java
+from addon_okrs.runtime import class_archive
+from addon_okrs.runtime.java import JavaNotFoundError, find_java
+from addon_okrs.settings import Settings
 from harness.servers import child_env
 
 SWITCH = "ADDON_OKRS_TEST_SPARK_CDS"
@@ -27,7 +28,8 @@ def ensure_archive() -> Path | None:
     except JavaNotFoundError:
         return None  # Spark's own start then says what to install
     try:
-        return class_archive.make(class_archive.FOLDER, java, env=child_env())
+        archives = class_archive.folder(Settings.from_env().cache_folder())
+        return class_archive.make(archives, java, env=child_env())
     except class_archive.ClassArchiveError as error:
         sys.stderr.write(f"spark-cds: no archive made: {error}\n")
         return None

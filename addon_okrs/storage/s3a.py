@@ -2,10 +2,10 @@
 and the AWS SDK v2 bundle it needs), the jars a Spark session is given for it, and the
 `fs.s3a.*` settings derived from the project's one S3 resolution (`S3Options`).
 
-The jars are pinned in `s3a_jars.json` (coordinates, sizes and SHA-256), fetched and verified by
-the set-up (`addon-okrs fetch-jars`, run by `make setup`) into the project's `.cache/m2`, a
-Maven repository of its own. A cluster image or a mirror that already has them is named with
-ADDON_OKRS_SPARK_JARS instead.
+The jars are pinned in `s3a_jars.json` (coordinates, sizes and SHA-256), fetched and verified
+(`runtime/jars.py`: by `addon-okrs fetch-jars`, and by the first run that needs them) into the
+`m2/` Maven repository of the settings' cache folder. A cluster image or a mirror that already
+has them is named with ADDON_OKRS_SPARK_JARS instead.
 """
 
 import json
@@ -16,9 +16,6 @@ from pathlib import Path
 from addon_okrs.storage.locations import S3Options
 
 LOCK = Path(__file__).with_name("s3a_jars.json")
-# The project's own Maven repository (ignored by git), filled by the set-up.
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-MAVEN_REPOSITORY = PROJECT_ROOT / ".cache" / "m2"
 
 S3A_FILESYSTEM = "org.apache.hadoop.fs.s3a.S3AFileSystem"
 # Keys in Spark's configuration first (fs.s3a.access.key, as Hadoop reads them), then the AWS
@@ -54,7 +51,7 @@ class Jar:
     def file_name(self) -> str:
         return f"{self.artifact}-{self.version}.jar"
 
-    def path(self, repository: Path = MAVEN_REPOSITORY) -> Path:
+    def path(self, repository: Path) -> Path:
         folder = repository / "repository" / Path(*self.group.split(".")) / self.artifact
         return folder / self.version / self.file_name
 
@@ -92,19 +89,17 @@ def locked_jars(lock: Path = LOCK) -> list[Jar]:
     return jars
 
 
-def missing_connector_message(jars: list[Jar], why: str) -> str:
+def missing_connector_message(jars: list[Jar], why: str, repository: Path) -> str:
     names = ", ".join(j.coordinate for j in jars)
     return (
         f"Spark's S3 connector is not installed ({why}). An s3:// or s3a:// root needs {names}. "
-        "Run `make setup` (or `addon-okrs fetch-jars`), which fetches them from Maven Central "
-        f"into {MAVEN_REPOSITORY}; or set ADDON_OKRS_SPARK_JARS to a comma-separated list of "
+        "Run `addon-okrs fetch-jars` (or `make setup`), which fetches them from Maven Central "
+        f"into {repository}; or set ADDON_OKRS_SPARK_JARS to a comma-separated list of "
         "those jars (paths or URLs: a mirror, or a cluster image that has them)."
     )
 
 
-def connector_jars(
-    explicit: tuple[str, ...] = (), repository: Path = MAVEN_REPOSITORY
-) -> list[str]:
+def connector_jars(explicit: tuple[str, ...], repository: Path) -> list[str]:
     """The jars a session reaching S3 is given: `explicit` (ADDON_OKRS_SPARK_JARS) as named,
     a local path of which must exist; else the pinned jars in the project's repository, each
     of its pinned size (the set-up checked its SHA-256)."""
@@ -118,11 +113,11 @@ def connector_jars(
     for jar in jars:
         path = jar.path(repository)
         if not path.is_file():
-            raise ConnectorError(missing_connector_message(jars, f"{path} is missing"))
+            raise ConnectorError(missing_connector_message(jars, f"{path} is missing", repository))
         if path.stat().st_size != jar.size:
             raise ConnectorError(
                 missing_connector_message(
-                    jars, f"{path} is {path.stat().st_size} bytes, pinned at {jar.size}"
+                    jars, f"{path} is {path.stat().st_size} bytes, pinned at {jar.size}", repository
                 )
             )
     return [str(j.path(repository)) for j in jars]

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from addon_okrs.dataset.days import InvalidDayError, parse_day, shift_day
 from addon_okrs.dataset.schema import ALL_CHANNELS
 from addon_okrs.defs.partitions import check_day
-from addon_okrs.defs.resources.class_archive import ClassArchiveError
-from addon_okrs.defs.resources.spark import JavaNotFoundError
+from addon_okrs.runtime.class_archive import ClassArchiveError
+from addon_okrs.runtime.java import JavaNotFoundError, find_java
 from addon_okrs.settings import Settings, SettingsError, markdown_table
 from addon_okrs.storage.catalog import ADDON_AGGREGATES, ADDON_OKR_METRICS, ADDON_OKR_REPORT
 from addon_okrs.storage.leases import LeaseHeldError
@@ -134,33 +134,34 @@ def cmd_recover(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_fetch_jars(args: argparse.Namespace, settings: Settings) -> int:
     """Fetch and verify Spark's S3 connector (the set-up runs this); --relock pins it anew."""
-    from addon_okrs.tools.fetch_jars import fetch, relock
+    from addon_okrs.runtime.jars import fetch, relock
 
+    repository = settings.cache_folder() / "m2"
     if args.relock:
-        for jar in relock():
+        for jar in relock(repository):
             print(f"pinned {jar.coordinate} ({jar.size:,} bytes, sha256 {jar.sha256})")
-    fetch()
+    fetch(repository)
     return 0
 
 
 def cmd_class_archive(args: argparse.Namespace, settings: Settings) -> int:
     """Make the class archive local mode's driver starts from (the set-up runs this), for the
     Java, PySpark and class path of the settings in force."""
-    from addon_okrs.defs.resources import class_archive
-    from addon_okrs.defs.resources.spark import find_java, spark_resource
+    from addon_okrs.runtime import class_archive
+    from addon_okrs.runtime.spark import run_conf, runs_locally
 
     if not settings.spark_class_archive:
         print("class-archive: ADDON_OKRS_SPARK_CLASS_ARCHIVE is false; nothing to make")
         return 0
-    resource = spark_resource(settings)
-    if not resource.is_local:
+    conf = run_conf(settings, make_archive=False).conf
+    if not runs_locally(conf):
         print("class-archive: Spark runs outside this process tree here; nothing to make")
         return 0
     started = time.monotonic()
     archive = class_archive.make(
-        class_archive.FOLDER,
+        class_archive.folder(settings.cache_folder()),
         find_java(settings.java_home),
-        str(resource.spark_config.get("spark.driver.extraClassPath", "")),
+        str(conf.get("spark.driver.extraClassPath", "")),
     )
     made = time.monotonic() - started
     print(f"class-archive: {archive} ({archive.stat().st_size / 1e6:.0f} MB, {made:.1f} s)")

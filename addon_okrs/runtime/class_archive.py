@@ -2,29 +2,31 @@
 Spark loads from one file instead of reading, parsing and verifying them out of its jars at
 every start (docs/performance.md has what that saves a run).
 
-The archive is the JVM's own dynamic one (`-XX:ArchiveClassesAtExit`), made by a small local
-job that reads, joins, aggregates and writes parquet as the pipeline does, in a child process
-whose JVM exits normally, which is when the archive is written (`make`; the set-up runs it
-through `addon-okrs class-archive`). It serves only a JVM of the same Java build, PySpark
+The archive is the JVM's own dynamic one (`-XX:ArchiveClassesAtExit`), written when a JVM that
+was told to exits normally: by the first local run that finds none (`pending`, then `place` once
+that run's JVM has exited), or ahead of any run by a small job that reads, joins, aggregates and
+writes parquet as the pipeline does (`make`, which `addon-okrs class-archive` runs). It serves
+only a JVM of the same Java build, PySpark
 installation and extra class path, so its file name holds a hash of the three
 (`archive_path`); a JVM given one that does not match starts as it would without it. Only
 local mode uses it: a cluster's or a Connect server's JVMs are not started by the run."""
 
+import atexit
+import contextlib
 import hashlib
 import os
 import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyspark
 
-from addon_okrs.storage.s3a import PROJECT_ROOT
+from addon_okrs.runtime.java import java_version
 
-# The project's own archive folder (ignored by git, beside its Maven repository), filled by the
-# set-up (`make setup`).
-FOLDER = PROJECT_ROOT / ".cache" / "spark-cds"
 MAKE_TIMEOUT_SECONDS = 600
 # A JVM that cannot map the archive says so on stderr, then starts as without it: all a run
 # needs, so the message is turned off with the rest of the archive's logging.
@@ -59,13 +61,9 @@ class ClassArchiveError(RuntimeError):
     pass
 
 
-def java_version(java: str) -> str | None:
-    """What `java -version` says of the `java` binary, or None when it does not run."""
-    try:
-        done = subprocess.run([java, "-version"], capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return done.stderr.strip()
+def folder(cache: Path) -> Path:
+    """Where the archives live in the cache folder of the settings."""
+    return cache / "spark-cds"
 
 
 def archive_path(folder: Path, java: str, class_path: str = "") -> Path | None:
@@ -124,3 +122,70 @@ def make(
 def java_options(archive: Path, given: str = "") -> str:
     """The driver JVM options `given`, then those that map `archive`."""
     return f"{given} -XX:SharedArchiveFile={archive} {QUIET}".strip()
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An archive a run's own driver writes when its JVM exits: to `partial` (this process's
+    own file), moved to `target` by `place` once the JVM is gone."""
+
+    partial: Path
+    target: Path
+
+    def java_options(self, given: str = "") -> str:
+        """The driver JVM options `given`, then those that write the archive at its exit."""
+        return f"{given} -XX:ArchiveClassesAtExit={self.partial} {QUIET}".strip()
+
+    def place(self) -> Path | None:
+        """The archive in place, once the JVM that wrote it has exited; None when it wrote
+        none (it was killed, or another run placed one first: both fine, runs start without
+        it or with the other's)."""
+        if not self.partial.exists():
+            return None
+        if self.target.exists():
+            self.partial.unlink(missing_ok=True)
+            return self.target
+        os.replace(self.partial, self.target)
+        return self.target
+
+
+def pending(archives: Path, java: str, class_path: str = "") -> Pending | None:
+    """The archive a local run's driver should write at its exit: when there is none yet for
+    its Java and class path in `archives` (and that Java runs), so that the first run pays no
+    separate job for it; None when one exists or none can be made."""
+    target = archive_path(archives, java, class_path)
+    if target is None or target.exists():
+        return None
+    archives.mkdir(parents=True, exist_ok=True)
+    return Pending(archives / f".{target.name}.{os.getpid()}", target)
+
+
+# How long a run's exit waits for its driver to write the archive (184 MB took 5-10 s here).
+WRITE_TIMEOUT_SECONDS = 120
+
+
+def write_at_exit(session: Any, archive: Pending) -> None:
+    """At this process's exit, stop `session` (a local one whose JVM this process started
+    with `archive.java_options`), let its JVM exit, which is when it writes the archive, and
+    place the archive. Registered once the session exists; a process killed before its exit
+    leaves only its partial file, which the next run's `pending` does not reuse."""
+
+    def close_and_place() -> None:
+        from pyspark import SparkContext
+
+        gateway = SparkContext._gateway  # type: ignore[attr-defined]
+        process = getattr(gateway, "proc", None)
+        with contextlib.suppress(Exception):
+            session.stop()
+        if process is None or process.stdin is None:
+            return
+        # PySpark's JVM exits normally when its standard input closes (System.exit).
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+        try:
+            process.wait(WRITE_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            return
+        archive.place()
+
+    atexit.register(close_and_place)

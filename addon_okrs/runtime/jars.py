@@ -1,6 +1,7 @@
-"""The set-up's fetch of Spark's S3 connector: the jars pinned in `storage/s3a_jars.json`,
-each fetched with the ordinary Maven client from Maven Central into the project's own Maven
-repository (`.cache/m2`) and checked against its pinned size and SHA-256.
+"""The fetch of Spark's S3 connector: the jars pinned in `storage/s3a_jars.json`, each fetched
+with the ordinary Maven client from Maven Central into a Maven repository of the project's own
+(`m2/` in the settings' cache folder) and checked against its pinned size and SHA-256; by
+`addon-okrs fetch-jars`, and by the first run whose roots are on S3.
 
 With `relock`, the pin is made anew: Maven resolves `hadoop-aws` at the Hadoop version of the
 installed PySpark with its runtime dependencies (the AWS SDK bundle among them), and the lock
@@ -15,13 +16,13 @@ import hashlib
 import json
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from addon_okrs.storage.s3a import (
     LOCK,
-    MAVEN_REPOSITORY,
     ConnectorError,
     Jar,
     bundled_hadoop_version,
@@ -54,20 +55,20 @@ def maven(args: list[str], repository: Path, jars: list[Jar]) -> None:
     mvn = shutil.which("mvn")
     if mvn is None:
         raise ConnectorError(
-            missing_connector_message(jars, "the Maven client `mvn` is not on PATH")
+            missing_connector_message(jars, "the Maven client `mvn` is not on PATH", repository)
         )
     command = [mvn, "-B", "-q", f"-Dmaven.repo.local={repository / 'repository'}", *args]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-5:])
         raise ConnectorError(
-            missing_connector_message(jars, f"`mvn {' '.join(args[:2])}` failed:\n{tail}")
+            missing_connector_message(
+                jars, f"`mvn {' '.join(args[:2])}` failed:\n{tail}", repository
+            )
         )
 
 
-def fetch(
-    repository: Path = MAVEN_REPOSITORY, say: Callable[[str], None] = print, lock: Path = LOCK
-) -> list[Jar]:
+def fetch(repository: Path, say: Callable[[str], None] = print, lock: Path = LOCK) -> list[Jar]:
     """Every pinned jar present in `repository` and equal to its pin (fetched when missing)."""
     jars = locked_jars(lock)
     for jar in jars:
@@ -90,7 +91,7 @@ def fetch(
     return jars
 
 
-def relock(repository: Path = MAVEN_REPOSITORY, lock: Path = LOCK) -> list[Jar]:
+def relock(repository: Path, lock: Path = LOCK) -> list[Jar]:
     """Pin hadoop-aws at PySpark's Hadoop and its runtime dependencies, as Maven resolves them."""
     hadoop = bundled_hadoop_version()
     with tempfile.TemporaryDirectory() as scratch:
@@ -117,3 +118,21 @@ def relock(repository: Path = MAVEN_REPOSITORY, lock: Path = LOCK) -> list[Jar]:
         json.dumps({"hadoop": hadoop, "jars": [vars(j) for j in jars]}, indent=2) + "\n"
     )
     return jars
+
+
+def fetch_connector(repository: Path) -> list[Jar]:
+    """The pinned jars, fetched into `repository` first when missing (690 MB, once per cache
+    folder), saying so on stderr as it goes: what the first session reaching S3 does."""
+    jars = locked_jars()
+    if all(
+        j.path(repository).is_file() and j.path(repository).stat().st_size == j.size for j in jars
+    ):
+        return jars
+    total = sum(j.size for j in jars) / 1e6
+
+    def say(line: str) -> None:
+        sys.stderr.write(f"s3 connector: {line}\n")
+        sys.stderr.flush()
+
+    say(f"an S3 root needs Spark's S3 connector ({total:,.0f} MB): fetching it into {repository}")
+    return fetch(repository, say=say)
