@@ -1,6 +1,8 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11+ and make:
 #   make run    the main job: set up, generate a day into ./warehouse, build every asset for it
 #   make test   the test suite (what CI runs)
+# and one is the loop after each change:
+#   make check  the tests that start no server and no fresh process (at most 5 minutes)
 
 PYTHON ?= python3
 UV_VERSION := 0.13.8
@@ -13,9 +15,12 @@ export UV_PYTHON_DOWNLOADS := never
 # Runs of `make run` land in the same instance that `dagster dev` shows.
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup run test java spark-jars spark-archive chromium postgres lint dev layers dagster-home bench screenshots
+.PHONY: setup run test check java spark-jars spark-archive chromium postgres lint dev layers dagster-home bench screenshots
 
-setup: $(VENV)/.synced java spark-jars spark-archive
+# What every target needs: the locked environment and a Java. The S3 connector comes when an
+# s3:// root is first used (or with `make spark-jars`), the class archive with the first local
+# run (or with `make spark-archive`).
+setup: $(VENV)/.synced java
 
 $(UV):
 	$(PYTHON) -m venv $(BOOTSTRAP)
@@ -28,12 +33,14 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 java:
 	@sh scripts/ensure-java.sh
 
-# Spark's S3 connector, pinned and verified (addon-okrs fetch-jars): needed for s3:// roots only.
+# Spark's S3 connector, pinned and verified (addon-okrs fetch-jars): needed for s3:// roots only,
+# and fetched by the first run that has one when this has not run.
 spark-jars: $(VENV)/.synced
 	@sh scripts/ensure-spark-jars.sh $(VENV)
 
 # The class archive local Spark's driver starts from (addon-okrs class-archive, which prints
-# its size and time), once per Java and PySpark. Runs start without it when it cannot be made.
+# its size and time), once per Java and PySpark: ahead of the first local run, which otherwise
+# writes it at its exit. Runs start without it when it cannot be made.
 spark-archive: $(VENV)/.synced java
 	@$(VENV)/bin/addon-okrs class-archive || echo "spark-archive: none made; local runs start without it" >&2
 
@@ -46,8 +53,13 @@ postgres:
 run: setup dagster-home
 	$(VENV)/bin/addon-okrs demo
 
-test: setup chromium postgres
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+# Every test, over both cores (pytest-xdist, harness/schedule.py deals the files out).
+TEST_WORKERS ?= 3
+test: setup spark-jars chromium postgres
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+check: setup
+	$(VENV)/bin/pytest -n 2 --dist loadgroup -m "not slow" $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check addon_okrs addon_okrs_tests benchmarks harness scripts

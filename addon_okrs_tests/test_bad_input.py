@@ -20,7 +20,6 @@ from addon_okrs_tests.helpers import executions_scanning
 from harness.settings import local_settings
 
 DAY = "20170501"
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import psutil
 import pytest
 from pyspark.sql import SparkSession
 
@@ -27,17 +26,17 @@ from harness.servers import (
     BIN,
     ConnectServer,
     child_env,
-    free_port,
     get_json,
     loopback_env,
     materialize_command,
     reap,
     spark_connect_server,
     spark_standalone_cluster,
+    spark_ui_of,
 )
 from harness.settings import local_settings
 
-pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+pytestmark = [pytest.mark.cluster, pytest.mark.process]
 
 DAY = "20170503"
 CLIENTS = 3000
@@ -129,20 +128,9 @@ def failed_tasks(driver_ui: str) -> int:
     return sum(int(stage["numFailedTasks"]) for stage in stages)
 
 
-def executor_process(executor_id: str) -> psutil.Process:
-    """The JVM of standalone executor `executor_id` on this machine."""
-    for process in psutil.process_iter(["cmdline"]):
-        command = process.info["cmdline"] or []
-        backend = "org.apache.spark.executor.CoarseGrainedExecutorBackend" in command
-        if backend and command[command.index("--executor-id") + 1] == executor_id:
-            return process
-    raise LookupError(f"no process for executor {executor_id}")
-
-
 def test_on_a_standalone_cluster_an_executor_killed_mid_stage_costs_a_retry_not_the_result(
     sources: Path, local_result: list[tuple[object, ...]], tmp_path: Path
 ) -> None:
-    ui_port = free_port()
     with spark_standalone_cluster(tmp_path / "cluster", workers=2, cores=1, memory="1g") as cluster:
         env = run_env(
             tmp_path / "run",
@@ -150,10 +138,9 @@ def test_on_a_standalone_cluster_an_executor_killed_mid_stage_costs_a_retry_not_
             {
                 "ADDON_OKRS_SPARK_MASTER": cluster.master_url,
                 "ADDON_OKRS_SPARK_CONF": "spark.executor.memory=768m,"
-                f"spark.sql.shuffle.partitions=4,spark.ui.port={ui_port}",
+                "spark.sql.shuffle.partitions=4,spark.ui.port=0",
             },
         )
-        driver_ui = f"http://127.0.0.1:{ui_port}"
         with (tmp_path / "materialize.log").open("wb") as log:
             run = subprocess.Popen(
                 materialize_command(DAY),
@@ -168,6 +155,12 @@ def test_on_a_standalone_cluster_an_executor_killed_mid_stage_costs_a_retry_not_
             # cannot report it now: SIGKILL it then, and a running task is lost for certain.
             # (Killed straight away, the task may have just finished: no task lost, seen in CI.)
             deadline = time.monotonic() + 300
+            driver_ui = None
+            while driver_ui is None:
+                assert run.poll() is None, "the run ended before its driver's UI answered"
+                assert time.monotonic() < deadline, "the run's driver UI never answered"
+                driver_ui = spark_ui_of(run)
+                time.sleep(0.2)
             killed = None
             while killed is None:
                 assert run.poll() is None, "the run ended before an executor was killed"
@@ -176,7 +169,7 @@ def test_on_a_standalone_cluster_an_executor_killed_mid_stage_costs_a_retry_not_
                 if not busy:
                     time.sleep(0.05)
                     continue
-                frozen, process = busy[0]["id"], executor_process(busy[0]["id"])
+                frozen, process = busy[0]["id"], cluster.executor_process(busy[0]["id"])
                 process.suspend()
                 time.sleep(1.0)
                 still = {e["id"]: e["activeTasks"] for e in executors(driver_ui)}

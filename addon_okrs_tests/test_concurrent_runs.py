@@ -36,7 +36,7 @@ from harness.postgres import postgres_server
 from harness.servers import child_env, materialize_command
 from harness.settings import local_settings, local_table
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.postgres, pytest.mark.dagster, pytest.mark.process]
 PRODUCTION = Path(__file__).resolve().parents[1] / "deploy" / "dagster-production.yaml"
 THREE_DAYS = ["20170610", "20170611", "20170612"]
 FROZEN_DAY, OTHER_DAY = "20170613", "20170614"  # the first is large enough to catch mid-write
@@ -233,6 +233,8 @@ def test_a_second_writer_of_a_day_a_live_run_holds_fails_at_once_naming_it(
     assert tables_of(production.output, HELD_DAY) == tables_of(alone, HELD_DAY)
 
 
+# Its own unit under -n: its deployment and PostgreSQL are its own.
+@pytest.mark.xdist_group("daemon-kill")
 def test_the_daemon_killed_mid_backfill_and_restarted_completes_it_every_day_once(
     tmp_path: Path,
 ) -> None:

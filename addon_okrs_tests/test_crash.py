@@ -21,7 +21,7 @@ from harness.settings import local_settings
 PROJECT = Path(__file__).resolve().parents[1]
 DAY, NEXT_DAY = "20170501", "20170502"
 LEASE_SECONDS = 6  # the killed run's: the next run may take its days over this long after
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.process
 
 
 def files(folder: Path) -> dict[str, bytes]:

@@ -19,7 +19,7 @@ from harness.ui_tour import asset_page, browser_page
 
 LOCATION = "addon_okrs.definitions"
 SENSOR_RUNS = {"dagster/sensor_name": "upstream_arrival_sensor"}
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.dagster
 
 
 @pytest.fixture(scope="module")

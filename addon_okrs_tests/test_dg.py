@@ -18,6 +18,8 @@ from harness.servers import BIN, child_env, dg_launch_command
 ROOT = Path(__file__).resolve().parents[1]
 DAY = "20170611"
 
+pytestmark = pytest.mark.process
+
 
 def dg(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """`args` run from the project root against a throwaway warehouse and instance."""
@@ -59,7 +61,6 @@ def test_dg_list_defs_shows_every_asset_check_sensor_and_schedule(tmp_path: Path
     assert [s["name"] for s in found["schedules"]] == ["addon_aggregates_daily_schedule"]
 
 
-@pytest.mark.slow
 def test_dg_launch_builds_a_day_equal_to_the_reference(tmp_path: Path) -> None:
     sources = tmp_path / "warehouse"
     generate_day(sources.as_uri(), DAY, clients=1500, seed=17, samples=2)

@@ -187,3 +187,22 @@ def test_the_list_of_what_the_suite_proves_names_every_test_function() -> None:
     text = (ROOT / "docs" / "contributing.md").read_text()
     listed = text.split("<!-- facts -->\n", 1)[1].split("<!-- /facts -->", 1)[0]
     assert listed == markdown(), "regenerate it: python -m harness.suite_facts"
+
+
+def test_the_suite_is_dealt_out_by_file_longest_first_under_xdist() -> None:
+    from addon_okrs_tests import conftest
+    from harness.schedule import COST, LongestFirst, unit_of
+
+    assert conftest.pytest_xdist_make_scheduler.__module__ == "addon_okrs_tests.conftest"
+    assert issubclass(LongestFirst, object)
+    assert unit_of("addon_okrs_tests/test_ui.py::test_a[x]") == "test_ui.py"
+    assert unit_of("addon_okrs_tests/test_ui.py::test_a@ui-backfill") == "ui-backfill"
+    # Every unit named in COST is a test file of the suite or an xdist group used in it.
+    files = {p.name for p in (ROOT / "addon_okrs_tests").glob("test_*.py")}
+    groups = set(
+        re.findall(
+            r'xdist_group\("([^"]+)"\)',
+            "".join(p.read_text() for p in (ROOT / "addon_okrs_tests").glob("test_*.py")),
+        )
+    )
+    assert sorted(set(COST) - files - groups) == []

@@ -3,7 +3,6 @@ implements the conditional writes the S3 side relies on: If-None-Match on create
 replace). Every case runs on both."""
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -22,15 +21,13 @@ from addon_okrs.storage.leases import (
 from addon_okrs.storage.locations import Location, S3Options
 from addon_okrs.storage.report_store import ReportStore
 from addon_okrs.storage.warehouse import Warehouse
-from harness.servers import moto_server
 
 DAY = "submission_date_s3=20170601"
 
 
-@pytest.fixture(scope="module")
-def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as url:
-        yield url
+@pytest.fixture
+def endpoint(moto: str) -> str:
+    return moto
 
 
 @pytest.fixture
@@ -44,7 +41,7 @@ def s3(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> tuple[S3Options, str]:
     return S3Options(endpoint_url=endpoint, region="us-east-1"), bucket
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
 def folder(request: pytest.FixtureRequest, tmp_path: Path) -> LeaseFolder:
     if request.param == "local":
         return LocalLeaseFolder(str(tmp_path / "_leases"))
@@ -135,6 +132,7 @@ def test_leases_are_taken_together_or_not_at_all(folder: LeaseFolder) -> None:
     assert folder.names() == ["submission_date_s3=20170602"]  # A kept nothing
 
 
+@pytest.mark.s3
 def test_the_report_swap_on_s3_keeps_writers_apart_and_recovers_a_dead_one(
     s3: tuple[S3Options, str],
 ) -> None:

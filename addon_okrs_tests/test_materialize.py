@@ -22,7 +22,6 @@ from harness.settings import local_settings
 BUILT = built_asset_names
 
 DAYS = ["20170501", "20170502", "20170503", "20170504", "20170505"]
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,6 @@ from addon_okrs.tools.in_process import materialize_days
 from harness.reference import reference_okr_metrics
 from harness.settings import local_settings
 
-pytestmark = pytest.mark.slow
-
 DAYS = ["20170701", "20170702", "20170703"]
 OKR_NUMBERS = [
     "self_installers",

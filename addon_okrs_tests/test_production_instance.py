@@ -84,7 +84,6 @@ def test_the_production_instance_names_its_missing_database_setting(
         dg.DagsterInstance.from_config(str(folder))
 
 
-@pytest.mark.slow
 def test_a_days_run_through_the_production_instance_is_seen_by_another_process(
     home: Path, tmp_path: Path
 ) -> None:

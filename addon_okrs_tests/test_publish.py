@@ -22,8 +22,6 @@ from addon_okrs_tests.helpers import check_results_by_day
 from harness.servers import child_env, materialize_command
 from harness.settings import local_settings
 
-pytestmark = pytest.mark.slow
-
 DAYS = ["20170611", "20170612", "20170613"]
 CHECKS = sorted([*(r.name for r in BLOCKING_RULES), ROW_COUNT_STABLE])
 
@@ -104,6 +102,7 @@ def test_a_day_breaking_a_blocking_rule_is_held_back_and_the_good_day_is_publish
     ]
 
 
+@pytest.mark.process
 def test_a_range_run_from_the_cli_records_one_passing_result_per_check_and_day(
     sources: Path, tmp_path: Path
 ) -> None:

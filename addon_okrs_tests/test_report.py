@@ -126,6 +126,7 @@ def png_size(data: bytes) -> tuple[int, int]:
     return width, height
 
 
+@pytest.mark.ui
 def test_the_report_files_are_a_png_of_the_stated_size_and_a_page_that_opens_from_disk(
     warehouse: Path, tmp_path: Path
 ) -> None:

@@ -4,7 +4,6 @@ import datetime as dt
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -87,13 +86,12 @@ class S3Upstream:
         return S3ArrivalStore(root=f"s3a://{self.bucket}/telemetry", s3=s3, **settings)
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as url:
-        yield url
+@pytest.fixture
+def s3_endpoint(moto: str) -> str:
+    return moto
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
 def upstream(request: pytest.FixtureRequest, tmp_path: Path) -> Upstream:
     if request.param == "local":
         return LocalUpstream(tmp_path)
@@ -227,6 +225,7 @@ def test_look_back_window_bounds_the_days_checked(upstream: Upstream) -> None:
     assert requested(tick(upstream.store(lookback_days=14))) == [day(10)]
 
 
+@pytest.mark.s3
 def test_thousands_of_keys_in_a_day_are_listed_across_pages(s3_endpoint: str) -> None:
     upstream = S3Upstream(s3_endpoint, bucket="paginated")
     for table in TABLES:
@@ -236,6 +235,7 @@ def test_thousands_of_keys_in_a_day_are_listed_across_pages(s3_endpoint: str) ->
     assert requested(tick(upstream.store(min_success_markers=100))) == [day(1)]
 
 
+@pytest.mark.s3
 def test_missing_bucket_logs_a_clear_error_and_requests_nothing(
     s3_endpoint: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -257,6 +257,7 @@ def test_missing_bucket_logs_a_clear_error_and_requests_nothing(
     assert f"dagster - ERROR - {message}" in capfd.readouterr().err
 
 
+@pytest.mark.s3
 def test_refused_credentials_log_a_clear_error_and_request_nothing(tmp_path: Path) -> None:
     with moto_server(tmp_path / "moto-auth.log", require_auth=True) as endpoint:
         s3 = S3Resource(

@@ -42,7 +42,7 @@ from harness.servers import (
 )
 from harness.settings import local_settings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.s3, pytest.mark.process]
 
 BUCKET = "telemetry"
 SOURCE = f"s3a://{BUCKET}/src"
@@ -408,6 +408,9 @@ def _loopback() -> dict[str, str]:
     return {k: v for k, v in loopback_env().items() if k in keep}
 
 
+# Its own unit under -n (a SeaweedFS of its own): it needs none of the file's runs.
+@pytest.mark.dagster
+@pytest.mark.xdist_group("s3-arrival")
 def test_the_arrival_sensor_under_the_daemon_starts_a_run_that_reads_and_writes_s3(
     server: S3Server, tmp_path: Path
 ) -> None:

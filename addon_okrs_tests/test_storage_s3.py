@@ -1,7 +1,6 @@
 """The storage layer's S3 side (pyarrow's S3 filesystem) against a real S3 API server (moto)."""
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -12,13 +11,13 @@ from pyarrow import fs as pafs
 
 from addon_okrs.storage.locations import Location, S3Options
 from harness.object_store import ObjectStoreView
-from harness.servers import moto_server
+
+pytestmark = pytest.mark.s3
 
 
-@pytest.fixture(scope="module")
-def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as url:
-        yield url
+@pytest.fixture
+def endpoint(moto: str) -> str:
+    return moto
 
 
 @pytest.fixture

@@ -123,6 +123,7 @@ def test_the_copy_aside_is_recorded_whole_before_anything_of_the_day_is_deleted(
     )
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("case", list(CASES))
 def test_a_writer_killed_at_any_change_of_its_swap_leaves_the_previous_day_after_recovery(
     case: str, tmp_path: Path

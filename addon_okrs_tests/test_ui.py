@@ -40,7 +40,7 @@ from harness.ui_tour import (
 
 BUILT = built_asset_names
 
-pytestmark = [pytest.mark.slow, pytest.mark.ui]
+pytestmark = [pytest.mark.dagster, pytest.mark.ui]
 
 ONE_DAY = "20170605"
 BACKFILL_DAYS = ["20170601", "20170602", "20170603"]

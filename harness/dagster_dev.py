@@ -16,9 +16,11 @@ from typing import Any
 import dagster as dg
 import psutil
 
-from harness.servers import BIN, child_env, free_port, stop, wait_for_http
+from harness.servers import BIN, child_env, serve_on_a_free_port, stop
 
 PROJECT = Path(__file__).resolve().parents[1]
+# How often a wait asks the webserver again: a GraphQL query costs it a few milliseconds.
+POLL_SECONDS = 0.5
 
 
 def stop_all(process: subprocess.Popen[bytes]) -> None:
@@ -85,11 +87,11 @@ class DagsterDev:
             )
 
     def start(self) -> None:
-        port = free_port()
-        command = ["dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
-        self.process = self.spawn([str(BIN / "dagster"), *command], "dagster-dev.log")
-        self.url = f"http://127.0.0.1:{port}"
-        wait_for_http(f"{self.url}/server_info", self.process, timeout=120)
+        def launch(port: int) -> subprocess.Popen[bytes]:
+            command = ["dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+            return self.spawn([str(BIN / "dagster"), *command], "dagster-dev.log")
+
+        self.process, self.url = serve_on_a_free_port(launch, "/server_info")
 
     def stop(self) -> None:
         """Stop dagster dev and everything it started (see stop_all)."""
@@ -123,7 +125,7 @@ class DagsterDev:
             runs = self.runs(tags)
             if len(runs) >= count and all(r["status"] in finished for r in runs):
                 return runs
-            time.sleep(2)
+            time.sleep(POLL_SECONDS)
         raise TimeoutError(
             f"runs tagged {tags} did not finish in {timeout:.0f}s: {self.runs(tags)}"
         )
@@ -139,12 +141,12 @@ class DagsterDeployment(DagsterDev):
     orphans: list[psutil.Process] = field(default_factory=list)  # a killed daemon's children
 
     def start(self) -> None:
-        port = free_port()
-        command = ["-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
-        self.process = self.spawn([str(BIN / "dagster-webserver"), *command], "webserver.log")
-        self.url = f"http://127.0.0.1:{port}"
+        def launch(port: int) -> subprocess.Popen[bytes]:
+            command = ["-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+            return self.spawn([str(BIN / "dagster-webserver"), *command], "webserver.log")
+
         self.start_daemon()
-        wait_for_http(f"{self.url}/server_info", self.process, timeout=120)
+        self.process, self.url = serve_on_a_free_port(launch, "/server_info")
 
     def start_daemon(self) -> None:
         command = [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"]
@@ -233,7 +235,7 @@ def wait_for_run(server: DagsterDev, run_id: str, timeout: float) -> str:
         status: str = server.graphql(query, {"id": run_id})["runOrError"]["status"]
         if status in ("SUCCESS", "FAILURE", "CANCELED"):
             return status
-        time.sleep(2)
+        time.sleep(POLL_SECONDS)
     raise TimeoutError(f"run {run_id} did not finish within {timeout:.0f}s")
 
 
@@ -300,5 +302,5 @@ def wait_for_backfill(server: DagsterDev, backfill_id: str, timeout: float) -> s
         status: str = answer["partitionBackfillOrError"]["status"]
         if status != "REQUESTED":
             return status
-        time.sleep(2)
+        time.sleep(POLL_SECONDS)
     raise TimeoutError(f"backfill {backfill_id} still in progress after {timeout:.0f}s")

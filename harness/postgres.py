@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness.servers import free_port, stop, wait_for
+from harness.servers import free_port, listens, stop, wait_for
 
 DATABASE = "dagster"
 
@@ -58,22 +58,32 @@ def postgres_server() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
-    port = free_port()
-    with open(log, "wb") as out:
-        command = [str(binaries / "postgres"), "-D", str(data), "-h", "127.0.0.1"]
-        server = subprocess.Popen(
-            [*prefix, *command, "-p", str(port), "-k", str(folder)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    server, port = None, 0
+    for attempt in range(1, 4):
+        port = free_port()
+        with open(log, "ab") as out:
+            command = [str(binaries / "postgres"), "-D", str(data), "-h", "127.0.0.1"]
+            server = subprocess.Popen(
+                [*prefix, *command, "-p", str(port), "-k", str(folder)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+        def ready(p: subprocess.Popen[bytes] = server, n: int = port) -> bool:
+            probe = [str(binaries / "pg_isready"), "-h", "127.0.0.1", "-p", str(n)]
+            ours = listens(p, n)  # not another server that took the port first
+            return ours and subprocess.run(probe, capture_output=True).returncode == 0
+
+        try:
+            wait_for(ready, f"PostgreSQL on 127.0.0.1:{port} (log: {log})", [server], timeout=60)
+            break
+        except RuntimeError:  # it exited: most likely the port was taken; another one
+            if attempt == 3:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+    assert server is not None
     try:
-
-        def ready() -> bool:
-            probe = [str(binaries / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)]
-            return subprocess.run(probe, capture_output=True).returncode == 0
-
-        wait_for(ready, f"PostgreSQL on 127.0.0.1:{port} (log: {log})", [server], timeout=60)
         createdb = [str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port)]
         subprocess.run([*createdb, "-U", "dagster", DATABASE], check=True, capture_output=True)
         # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; dagster-postgres ships psycopg2.

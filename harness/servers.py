@@ -1,7 +1,9 @@
 """Servers the tests start themselves, on 127.0.0.1, stopped by their own process id."""
 
+import dataclasses
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -10,11 +12,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import Popen
 from typing import Any
+
+import psutil
 
 BIN = Path(sys.executable).parent
 
@@ -61,6 +65,64 @@ def wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float) ->
     wait_for(lambda: answers(url), f"{url} answering", [process], timeout, interval=0.3)
 
 
+def reported(log: Path, pattern: str, process: Popen[bytes], timeout: float) -> str:
+    """The first group of `pattern` once the server's log has it: the port a server bound
+    when told port 0 (so that no port picked here can be taken by another process first)."""
+    found: list[str] = []
+
+    def seen() -> bool:
+        match = re.search(pattern, log.read_text(errors="replace")) if log.exists() else None
+        if match:
+            found.append(match.group(1))
+        return match is not None
+
+    wait_for(seen, f"{pattern!r} in {log}", [process], timeout, interval=0.2)
+    return found[0]
+
+
+def listens(process: Popen[bytes], port: int) -> bool:
+    """Whether `process` or one of its descendants listens on `port`."""
+    try:
+        tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(True)]
+    except psutil.NoSuchProcess:
+        return False
+    for member in tree:
+        with suppress(psutil.Error):
+            for connection in member.net_connections("tcp"):
+                if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port:
+                    return True
+    return False
+
+
+def serve_on_a_free_port(
+    launch: Callable[[int], Popen[bytes]], path: str, tries: int = 3
+) -> tuple[Popen[bytes], str]:
+    """An HTTP server started by `launch(port)` on a port found free, and its URL, once
+    `path` answers and the port is its own process's: a port another process takes first
+    (the server then exits, or another server answers there) is given up for a new one."""
+    for attempt in range(1, tries + 1):
+        port = free_port()
+        process = launch(port)
+        url = f"http://127.0.0.1:{port}"
+
+        def up(p: Popen[bytes] = process, n: int = port, u: str = url) -> bool:
+            return listens(p, n) and answers(f"{u}{path}")
+
+        try:
+            wait_for(
+                up,
+                f"{url}{path} answering",
+                [process],
+                timeout=120,
+                interval=0.3,
+            )
+            return process, url
+        except RuntimeError:  # it exited: most likely the port was taken
+            if attempt == tries:
+                raise
+    raise AssertionError("unreachable")
+
+
 def stop(process: subprocess.Popen[bytes], grace: float = 15) -> None:
     """SIGINT to the server's own process group (its graceful path), then SIGKILL."""
     if process.poll() is not None:
@@ -85,19 +147,20 @@ def reap(process: subprocess.Popen[bytes]) -> None:
 @contextmanager
 def moto_server(log: Path, require_auth: bool = False) -> Iterator[str]:
     """A real S3 API (moto in server mode); with require_auth, unknown credentials are refused."""
-    port = free_port()
     env = child_env(INITIAL_NO_AUTH_ACTION_COUNT="0") if require_auth else child_env()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
+
+    def launch(port: int) -> Popen[bytes]:
+        with log.open("ab") as out:
+            return subprocess.Popen(
+                [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+
+    process, url = serve_on_a_free_port(launch, "/moto-api/")
     try:
-        wait_for_http(f"{url}/moto-api/", process, timeout=30)
         yield url
     finally:
         stop(process)
@@ -198,28 +261,43 @@ def seaweedfs_server(folder: Path, metrics: bool = False) -> Iterator[S3Server]:
         ]
     }
     (folder / "s3.json").write_text(json.dumps(identities))
-    ports = {name: free_port() for name in SEAWEED_PORTS}
-    ports["s3.port"] = int(server.url.rsplit(":", 1)[1])
-    command = [
-        str(BIN / "weed"),
-        "mini",
-        "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1",
-        f"-dir={folder / 'data'}",
-        f"-s3.config={folder / 's3.json'}",
-        "-s3.autoCreateBucket=false",  # as on AWS: a write to a missing bucket fails
-        "-s3.port.iceberg=0",
-        "-s3.port.lance=0",
-        *(f"-{name}={port}" for name, port in ports.items()),
-        *([f"-metricsPort={metrics_port}", "-metricsIp=127.0.0.1"] if metrics else []),
-    ]
-    with (folder / "weed.log").open("wb") as out:
-        process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=folder
-        )
+    process = None
+    for attempt in range(1, 4):
+        if attempt > 1:  # the last one exited, most likely on a port taken first: new ones
+            server = dataclasses.replace(server, url=f"http://127.0.0.1:{free_port()}")
+        s3_port = int(server.url.rsplit(":", 1)[1])
+        ports = {name: free_port() for name in SEAWEED_PORTS} | {"s3.port": s3_port}
+        command = [
+            str(BIN / "weed"),
+            "mini",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-dir={folder / 'data'}",
+            f"-s3.config={folder / 's3.json'}",
+            "-s3.autoCreateBucket=false",  # as on AWS: a write to a missing bucket fails
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            *(f"-{name}={port}" for name, port in ports.items()),
+            *([f"-metricsPort={metrics_port}", "-metricsIp=127.0.0.1"] if metrics else []),
+        ]
+        with (folder / "weed.log").open("ab") as out:
+            process = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=folder
+            )
+
+        # Any HTTP answer (an S3 error for an anonymous request) means the API is up; the
+        # port must be this server's, not another process's that took it first.
+        def up(p: Popen[bytes] = process, n: int = s3_port, u: str = server.url) -> bool:
+            return listens(p, n) and _http_answers(u)
+
+        try:
+            wait_for(up, "SeaweedFS's S3 API", [process], 60, 0.3)
+            break
+        except RuntimeError:
+            if attempt == 3:
+                raise
+    assert process is not None
     try:
-        # Any HTTP answer (an S3 error for an anonymous request) means the API is up.
-        wait_for(lambda: _http_answers(server.url), "SeaweedFS's S3 API", [process], 60, 0.3)
         yield server
     finally:
         stop(process)
@@ -261,6 +339,19 @@ def get_json(url: str) -> Any:
 class StandaloneCluster:
     master_url: str
     master_ui: str
+    pids: list[int] = field(default_factory=list)  # the master's and the workers'
+
+    def executor_process(self, executor_id: str) -> psutil.Process:
+        """The JVM of executor `executor_id` of this cluster (a worker's child: another
+        cluster on the machine has executors of the same ids)."""
+        for pid in self.pids:
+            with suppress(psutil.NoSuchProcess):
+                for process in psutil.Process(pid).children(recursive=True):
+                    command = process.cmdline()
+                    backend = "org.apache.spark.executor.CoarseGrainedExecutorBackend" in command
+                    if backend and command[command.index("--executor-id") + 1] == executor_id:
+                        return process
+        raise LookupError(f"no process for executor {executor_id} under {self.master_url}")
 
     def state(self) -> dict[str, Any]:
         result: dict[str, Any] = get_json(f"{self.master_ui}/json/")
@@ -282,71 +373,81 @@ class StandaloneCluster:
             return 0
 
 
+# How Spark reports the ports it bound when told port 0.
+BOUND = r"Successfully started service '{}' on port (\d+)\."
+
+
 @contextmanager
 def spark_standalone_cluster(
     base: Path, workers: int = 2, cores: int = 1, memory: str = "1g"
 ) -> Iterator[StandaloneCluster]:
     """A Spark standalone master and workers, each a JVM started with the wheel's
-    bin/spark-class on loopback, stopped by their own process ids."""
+    bin/spark-class on loopback, stopped by their own process ids. Every port is port 0 (the
+    JVM binds a free one and logs it), read back from the master's log."""
     base.mkdir(parents=True, exist_ok=True)
-    port, ui = free_port(), free_port()
     spark_class = str(spark_home() / "bin" / "spark-class")
-    cluster = StandaloneCluster(f"spark://127.0.0.1:{port}", f"http://127.0.0.1:{ui}")
-    commands = [
-        [
-            spark_class,
-            "org.apache.spark.deploy.master.Master",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--webui-port",
-            str(ui),
-        ],
-    ]
-    for i in range(workers):
-        work = base / f"worker{i}"
-        work.mkdir(exist_ok=True)
-        commands.append(
-            [
-                spark_class,
-                "org.apache.spark.deploy.worker.Worker",
-                "--host",
-                "127.0.0.1",
-                "--webui-port",
-                str(free_port()),
-                "--cores",
-                str(cores),
-                "--memory",
-                memory,
-                "--work-dir",
-                str(work),
-                cluster.master_url,
-            ]
-        )
     processes: list[Popen[bytes]] = []
+
+    def start(command: list[str], log: Path) -> Popen[bytes]:
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=loopback_env(),
+                start_new_session=True,
+            )
+        processes.append(process)
+        return process
+
     try:
-        for i, command in enumerate(commands):
-            with (base / f"{'master' if i == 0 else f'worker{i - 1}'}.log").open("wb") as log:
-                processes.append(
-                    subprocess.Popen(
-                        command,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        env=loopback_env(),
-                        start_new_session=True,
-                    )
-                )
+        master_log = base / "master.log"
+        master = start(
+            [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+             "--port", "0", "--webui-port", "0"],
+            master_log,
+        )  # fmt: skip
+        port = reported(master_log, BOUND.format("sparkMaster"), master, timeout=90)
+        ui = reported(master_log, BOUND.format("MasterUI"), master, timeout=90)
+        cluster = StandaloneCluster(f"spark://127.0.0.1:{port}", f"http://127.0.0.1:{ui}")
+        for i in range(workers):
+            work = base / f"worker{i}"
+            work.mkdir(exist_ok=True)
+            start(
+                [spark_class, "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
+                 "--port", "0", "--webui-port", "0", "--cores", str(cores), "--memory", memory,
+                 "--work-dir", str(work), cluster.master_url],
+                base / f"worker{i}.log",
+            )  # fmt: skip
         wait_for(
             lambda: cluster.alive_workers() == workers,
             f"{workers} workers registered with {cluster.master_url}",
             processes,
             timeout=90,
         )
+        cluster.pids = [p.pid for p in processes]
         yield cluster
     finally:
         for process in reversed(processes):
             stop(process, grace=10)
+
+
+def spark_ui_of(process: Popen[bytes]) -> str | None:
+    """The URL of the Spark UI of the driver started under `process` (a run told
+    spark.ui.port=0), found among the ports its JVM listens on; None until it answers."""
+    with suppress(psutil.NoSuchProcess):
+        for child in psutil.Process(process.pid).children(recursive=True):
+            with suppress(psutil.Error):
+                if not child.name().startswith("java"):
+                    continue
+                for connection in child.net_connections("tcp"):
+                    if connection.status != psutil.CONN_LISTEN:
+                        continue
+                    url = f"http://127.0.0.1:{connection.laddr.port}"
+                    with suppress(OSError, ValueError):
+                        if isinstance(get_json(f"{url}/api/v1/applications"), list):
+                            return url
+    return None
 
 
 def port_open(port: int) -> bool:
@@ -376,7 +477,6 @@ def spark_connect_server(
     """A Spark Connect server (the SparkConnectServer class of the wheel's connect jar, through
     bin/spark-submit) on loopback, stopped by its own process id."""
     base.mkdir(parents=True, exist_ok=True)
-    port, ui = free_port(), free_port()
     extra = [a for k, v in (conf or {}).items() for a in ("--conf", f"{k}={v}")]
     command = [
         str(spark_home() / "bin" / "spark-submit"),
@@ -387,30 +487,34 @@ def spark_connect_server(
         "--driver-memory",
         driver_memory,
         *extra,
+        # Port 0 for both: the server binds free ones and logs them.
         "--conf",
-        f"spark.connect.grpc.binding.port={port}",
+        "spark.connect.grpc.binding.port=0",
         "--conf",
         "spark.connect.grpc.binding.address=127.0.0.1",
         "--conf",
-        f"spark.ui.port={ui}",
+        "spark.ui.port=0",
         "--conf",
         "spark.sql.session.timeZone=UTC",
         "spark-internal",
     ]
-    with (base / "connect-server.log").open("wb") as log:
+    log = base / "connect-server.log"
+    with log.open("wb") as out:
         process = subprocess.Popen(
             command,
-            stdout=log,
+            stdout=out,
             stderr=subprocess.STDOUT,
             env=loopback_env(),
             start_new_session=True,
         )
+    port = 0
     try:
-        wait_for(lambda: port_open(port), f"Spark Connect on port {port}", [process], timeout=90)
+        ui = reported(log, BOUND.format("SparkUI"), process, timeout=90)
+        port = int(reported(log, r"Spark Connect server started at: [^:\s]+:(\d+)", process, 90))
         yield ConnectServer(f"sc://127.0.0.1:{port}", f"http://127.0.0.1:{ui}")
     finally:
         stop(process, grace=10)
-        if port_open(port):
+        if port and port_open(port):
             raise RuntimeError(f"the Spark Connect server still listens on {port} after stop")
 
 
