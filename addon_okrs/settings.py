@@ -176,6 +176,13 @@ SETTINGS: tuple[Setting, ...] = (
         "class archive (`spark-cds/`), local Spark's catalog folder (`spark-warehouse/`)",
     ),
     Setting(
+        "SPARK_SUBMIT_OPTS",
+        "unset",
+        "JVM options `spark-submit` gives every driver it starts; one that names a class "
+        "archive (`-XX:SharedArchiveFile`, `-XX:ArchiveClassesAtExit`) is left to itself: "
+        "local runs then neither map nor write the project's",
+    ),
+    Setting(
         "JAVA_HOME",
         "`java` on `PATH`",
         "the Java runtime local Spark starts (17, 21 or 25)",
@@ -270,6 +277,7 @@ class Settings:
     java_home: str | None = None
     dagster_home: str | None = None
     cache_dir: str | None = None  # None: default_cache_dir() of this process
+    spark_submit_opts: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("source_root", "output_root", "intermediate_root"):
@@ -382,6 +390,7 @@ class Settings:
             java_home=get("JAVA_HOME"),
             dagster_home=get("DAGSTER_HOME"),
             cache_dir=get("ADDON_OKRS_CACHE_DIR") or str(default_cache_dir(env, cwd or Path.cwd())),
+            spark_submit_opts=get("SPARK_SUBMIT_OPTS"),
         )
 
     def cache_folder(self) -> Path:

@@ -39,7 +39,7 @@ from harness.settings import local_settings, local_table
 pytestmark = [pytest.mark.postgres, pytest.mark.dagster, pytest.mark.process]
 PRODUCTION = Path(__file__).resolve().parents[1] / "deploy" / "dagster-production.yaml"
 THREE_DAYS = ["20170610", "20170611", "20170612"]
-FROZEN_DAY, OTHER_DAY = "20170613", "20170614"  # the first is large enough to catch mid-write
+FROZEN_DAY, OTHER_DAY = "20170613", "20170614"
 HELD_DAY = "20170615"
 BACKFILL_DAYS = ["20170620", "20170621"]
 # The backfill's assets: all but the report, whose days a backfill extends by 89 (test_ui.py).
@@ -68,9 +68,9 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterDev]
         server = DagsterDev(base, env={"DAGSTER_POSTGRES_URL": url}, instance_file=PRODUCTION)
         for seed, day in enumerate(THREE_DAYS):
             generate_day(server.sources.as_uri(), day, clients=3000, seed=40 + seed, samples=2)
-        generate_day(server.sources.as_uri(), FROZEN_DAY, clients=60_000, seed=50, samples=2)
+        generate_day(server.sources.as_uri(), FROZEN_DAY, clients=3000, seed=50, samples=2)
         generate_day(server.sources.as_uri(), OTHER_DAY, clients=2000, seed=51, samples=2)
-        generate_day(server.sources.as_uri(), HELD_DAY, clients=60_000, seed=52, samples=2)
+        generate_day(server.sources.as_uri(), HELD_DAY, clients=3000, seed=52, samples=2)
         try:
             server.start()
             yield server
@@ -116,9 +116,19 @@ def run_record(instance: dg.DagsterInstance, run_id: str) -> dg.RunRecord:
     return record
 
 
-def freeze(server: DagsterDev, run_id: str) -> list[psutil.Process]:
+def started_worker(server: DagsterDev, run_id: str, timeout: float) -> psutil.Process:
+    """The process of run `run_id`, once it has started."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return run_worker(server, run_id)
+        except ValueError:  # no RUN_START event yet
+            assert time.monotonic() < deadline, f"run {run_id} never started"
+            time.sleep(0.1)
+
+
+def freeze(worker: psutil.Process) -> list[psutil.Process]:
     """SIGSTOP a run's worker and every process under it (its Spark driver's JVM)."""
-    worker = run_worker(server, run_id)
     processes = [worker, *worker.children(recursive=True)]
     for process in processes:
         with suppress(psutil.NoSuchProcess):  # a short-lived child (Hadoop's chmod) is gone
@@ -135,19 +145,23 @@ def thaw(processes: list[psutil.Process]) -> None:
 def launch_and_freeze_mid_write(
     server: DagsterDev, day: str, tags: dict[str, str]
 ) -> tuple[str, list[psutil.Process]]:
-    """A run of `day`, frozen once Spark's task output is in its count_by_client_day staging;
-    its id and its frozen processes."""
+    """A run of `day`, frozen the moment its write of count_by_client_day is under way (its
+    staging there holds anything: from the write's start to the day's publication); its id
+    and its frozen processes. The worker is found first, so that nothing slower than a
+    directory listing stands between what is seen and the freeze."""
     run_id = launch_day_run(server, day, tags)
+    worker = started_worker(server, run_id, timeout=300)
     wait_for_staged_files(local_table(server.output, "count_by_client_day"), run_id, timeout=300)
-    return run_id, freeze(server, run_id)
+    return run_id, freeze(worker)
 
 
 def wait_for_staged_files(table: Path, run_id: str, timeout: float) -> None:
-    """Until Spark's task output for run `run_id` is under `table`'s staging folder."""
+    """Until the staging of run `run_id` under `table` holds anything."""
     deadline = time.monotonic() + timeout
-    while not list((table / "_staging" / run_id).glob("_temporary/*/*")):
+    staging = table / "_staging" / run_id
+    while not (staging.is_dir() and any(staging.iterdir())):
         assert time.monotonic() < deadline, f"run {run_id} never wrote to {table}"
-        time.sleep(0.02)
+        time.sleep(0.005)
 
 
 def test_three_runs_of_different_days_at_once_each_equal_the_day_built_alone(

@@ -37,7 +37,7 @@ def test_sigkill_during_the_final_write_keeps_the_previous_day_and_another_days_
     spark: SparkSession, tmp_path: Path
 ) -> None:
     sources, output = tmp_path / "sources", tmp_path / "output"
-    generate_day(sources.as_uri(), DAY, clients=300_000, seed=4, samples=4)
+    generate_day(sources.as_uri(), DAY, clients=3000, seed=4, samples=4)
     generate_day(sources.as_uri(), NEXT_DAY, clients=1000, seed=5, samples=2)
     settings = local_settings(sources, output)
     assert materialize_days(settings, DAY).success
@@ -66,11 +66,13 @@ def test_sigkill_during_the_final_write_keeps_the_previous_day_and_another_days_
     staging = table / "_staging"
     deadline = time.monotonic() + 240
     try:
-        # Spark's task output appears under the run's staging folder once the write is under way.
-        while not any(staging.glob("*/_temporary/*/*")) if staging.exists() else True:
+        # The run's staging of the day fills from the write's first task until the day is
+        # published (the write, the cut to the day's file count, the audit): the run is
+        # killed the moment anything is there.
+        while not any(staging.glob("*/*")) if staging.exists() else True:
             assert run.poll() is None, "the run ended before its final write could be interrupted"
             assert time.monotonic() < deadline, "the final write never started"
-            time.sleep(0.02)
+            time.sleep(0.005)
         os.killpg(run.pid, signal.SIGKILL)
     finally:
         reap(run)

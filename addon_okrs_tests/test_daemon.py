@@ -50,12 +50,12 @@ def wait_for_freshness(server: DagsterDev, status: str, timeout: float) -> dict[
         time.sleep(1)
 
 
-@pytest.mark.ui
-def test_addon_aggregates_last_published_before_its_due_window_fails_its_freshness_policy(
-    dagster_dev: DagsterDev, tmp_path: Path
-) -> None:
-    # The last materialization recorded 36 hours ago: whatever the hour now, no day has been
-    # published since the start of the last due window (00:00 to 12:00 UTC).
+@pytest.fixture(scope="module")
+def late(dagster_dev: DagsterDev) -> tuple[float, dict[str, object]]:
+    """addon_aggregates' last materialization recorded 36 hours ago (before any run of this
+    file publishes one), and its freshness once the daemon has evaluated it."""
+    # Whatever the hour now, no day has been published since the start of the last due
+    # window (00:00 to 12:00 UTC).
     long_ago = time.time() - 36 * 3600
     with dg.DagsterInstance.from_config(str(dagster_dev.base / "home")) as instance:
         instance.report_dagster_event(
@@ -69,8 +69,36 @@ def test_addon_aggregates_last_published_before_its_due_window_fails_its_freshne
             run_id="",
             timestamp=long_ago,
         )
+    return long_ago, wait_for_freshness(dagster_dev, "DEGRADED", timeout=60)
 
-    info = wait_for_freshness(dagster_dev, "DEGRADED", timeout=60)
+
+@pytest.fixture(scope="module")
+def sensed(dagster_dev: DagsterDev, late: tuple[float, dict[str, object]]) -> tuple[str, dict]:
+    """Yesterday's inputs arrived (after the freshness check above), and the run the arrival
+    sensor started for them, once finished: the day and the run."""
+    query = """query($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
+        ... on Sensor { sensorState { status } } } }"""
+    selector = {
+        "repositoryLocationName": LOCATION,
+        "repositoryName": "__repository__",
+        "sensorName": "upstream_arrival_sensor",
+    }
+    sensor = dagster_dev.graphql(query, {"selector": selector})["sensorOrError"]
+    assert sensor["sensorState"]["status"] == "RUNNING"
+    yesterday = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).strftime("%Y%m%d")
+    assert dagster_dev.runs(SENSOR_RUNS) == []
+
+    generate_day(dagster_dev.sources.as_uri(), yesterday, clients=2000, seed=5, samples=4)
+
+    [run] = dagster_dev.wait_for_runs(SENSOR_RUNS, 1, timeout=240)
+    return yesterday, run
+
+
+@pytest.mark.ui
+def test_addon_aggregates_last_published_before_its_due_window_fails_its_freshness_policy(
+    dagster_dev: DagsterDev, late: tuple[float, dict[str, object]], tmp_path: Path
+) -> None:
+    long_ago, info = late
 
     assert info == {
         "freshnessStatus": "DEGRADED",  # the UI: "Freshness policy failed"
@@ -91,22 +119,11 @@ def test_addon_aggregates_last_published_before_its_due_window_fails_its_freshne
     ]
 
 
-def test_arriving_inputs_start_the_days_run_through_the_sensor(dagster_dev: DagsterDev) -> None:
-    query = """query($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
-        ... on Sensor { sensorState { status } } } }"""
-    selector = {
-        "repositoryLocationName": LOCATION,
-        "repositoryName": "__repository__",
-        "sensorName": "upstream_arrival_sensor",
-    }
-    sensor = dagster_dev.graphql(query, {"selector": selector})["sensorOrError"]
-    assert sensor["sensorState"]["status"] == "RUNNING"
-    yesterday = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).strftime("%Y%m%d")
-    assert dagster_dev.runs(SENSOR_RUNS) == []
+def test_arriving_inputs_start_the_days_run_through_the_sensor(
+    dagster_dev: DagsterDev, sensed: tuple[str, dict]
+) -> None:
+    yesterday, run = sensed
 
-    generate_day(dagster_dev.sources.as_uri(), yesterday, clients=2000, seed=5, samples=4)
-
-    [run] = dagster_dev.wait_for_runs(SENSOR_RUNS, 1, timeout=240)
     assert run["status"] == "SUCCESS"
     assert {"key": "dagster/partition", "value": yesterday} in run["tags"]
     output_day = dagster_dev.output / ADDON_AGGREGATES.day_path(yesterday)
@@ -130,8 +147,10 @@ def test_arriving_inputs_start_the_days_run_through_the_sensor(dagster_dev: Dags
         )
 
 
-def test_the_sensors_run_makes_addon_aggregates_fresh_again(dagster_dev: DagsterDev) -> None:
-    [run] = dagster_dev.wait_for_runs(SENSOR_RUNS, 1, timeout=240)
+def test_the_sensors_run_makes_addon_aggregates_fresh_again(
+    dagster_dev: DagsterDev, sensed: tuple[str, dict]
+) -> None:
+    _, run = sensed
 
     info = wait_for_freshness(dagster_dev, "HEALTHY", timeout=60)
 
@@ -141,14 +160,41 @@ def test_the_sensors_run_makes_addon_aggregates_fresh_again(dagster_dev: Dagster
     assert run["startTime"] < metadata["lastMaterializedTimestamp"] < run["endTime"]
 
 
-def test_the_sensor_cursor_survives_a_restart(dagster_dev: DagsterDev) -> None:
-    before = dagster_dev.wait_for_runs(SENSOR_RUNS, 1, timeout=240)
+def test_the_sensor_cursor_survives_a_restart(
+    dagster_dev: DagsterDev, sensed: tuple[str, dict]
+) -> None:
+    before = dagster_dev.runs(SENSOR_RUNS)
 
     dagster_dev.stop()
+    restarted = time.time()
     dagster_dev.start()
-    time.sleep(20)  # four sensor intervals
+    # Two ticks of the restarted daemon's sensor evaluated the same inputs.
+    ticks: list[dict[str, object]] = []
+    deadline = time.monotonic() + 120
+    while len(ticks) < 2:
+        assert time.monotonic() < deadline, (
+            f"the sensor did not tick twice after the restart: {ticks}"
+        )
+        time.sleep(0.5)
+        ticks = [t for t in sensor_ticks(dagster_dev) if float(str(t["timestamp"])) > restarted]
+    assert {t["status"] for t in ticks} == {"SKIPPED"}
 
     assert [r["runId"] for r in dagster_dev.runs(SENSOR_RUNS)] == [r["runId"] for r in before]
+
+
+SENSOR = {
+    "repositoryLocationName": LOCATION,
+    "repositoryName": "__repository__",
+    "sensorName": "upstream_arrival_sensor",
+}
+
+
+def sensor_ticks(server: DagsterDev) -> list[dict[str, object]]:
+    """The arrival sensor's finished ticks, newest first."""
+    query = """query($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
+        ... on Sensor { sensorState { ticks(limit: 10) { timestamp status } } } } }"""
+    state = server.graphql(query, {"selector": SENSOR})["sensorOrError"]["sensorState"]
+    return [t for t in state["ticks"] if t["status"] != "STARTED"]
 
 
 def test_two_runs_of_the_same_day_never_overlap(dagster_dev: DagsterDev) -> None:

@@ -13,7 +13,14 @@ import pytest
 from addon_okrs.defs.resources.spark import SparkResource, spark_resource
 from addon_okrs.runtime import class_archive
 from addon_okrs.runtime.java import JavaNotFoundError, find_java
-from addon_okrs.runtime.spark import GB, Machine, local_sizes, session_conf, with_class_archive
+from addon_okrs.runtime.spark import (
+    GB,
+    Machine,
+    local_sizes,
+    run_conf,
+    session_conf,
+    with_class_archive,
+)
 from addon_okrs.settings import Settings, SettingsError, parse_spark_conf
 from addon_okrs.tools import cli
 from harness import spark_cds
@@ -276,6 +283,24 @@ def test_the_class_archive_setting_reaches_local_mode_only(tmp_path: Path) -> No
     assert "-XX:SharedArchiveFile=" not in options(spark_class_archive=False)
     assert options(spark_master="spark://m:7077") == ""
     assert options(spark_remote="sc://h:15002") == ""
+
+
+def test_a_class_archive_named_by_spark_submit_s_own_options_is_left_to_itself(
+    tmp_path: Path,
+) -> None:
+    roots = {"source_root": str(tmp_path), "output_root": str(tmp_path / "out")}
+    roots["intermediate_root"] = str(tmp_path / "mid")
+    cache = str(tmp_path / "cache")  # no archive there: the run's driver would write one
+
+    def options(submit_opts: str | None) -> tuple[str, object]:
+        given = Settings(**roots, cache_dir=cache, spark_submit_opts=submit_opts)  # type: ignore[arg-type]
+        run = run_conf(given)
+        return str(run.conf["spark.driver.extraJavaOptions"]), run.archive
+
+    written, pending = options(None)
+    assert "-XX:ArchiveClassesAtExit=" in written and pending is not None
+    for named in ("-XX:SharedArchiveFile=/a.jsa", "-Xmx1g -XX:ArchiveClassesAtExit=/b.jsa"):
+        assert options(named) == ("-XX:+UseParallelGC " + written.split(" ")[1], None)
 
 
 @pytest.mark.process

@@ -20,6 +20,7 @@ from pyspark.sql import SparkSession
 
 from addon_okrs.dataset.schema import DAY
 from addon_okrs.defs.graph import built_asset_names
+from addon_okrs.settings import Settings
 from addon_okrs.storage.catalog import ADDON_AGGREGATES, ADDON_OKR_METRICS, INTERMEDIATES
 from addon_okrs.storage.day_swap import WHOLE
 from addon_okrs.storage.locations import S3Options
@@ -371,7 +372,9 @@ def test_the_loopback_cluster_and_a_connect_server_build_the_same_day_in_the_sam
         env = {**s3_env(server, tmp_path / "home-cluster", "cluster"), **_loopback()}
         env["ADDON_OKRS_SPARK_MASTER"] = cluster.master_url
         # The connector named by the setting for a mirror or an image (here: the same files).
-        env["ADDON_OKRS_SPARK_JARS"] = ",".join(connector_jars())
+        env["ADDON_OKRS_SPARK_JARS"] = ",".join(
+            connector_jars((), Settings.from_env().cache_folder() / "m2")
+        )
         done = run(materialize_command(DAYS[0]), env, tmp_path / "cluster.log")
         assert done.returncode == 0, done.stderr[-3000:]
         [app] = cluster.wait_for_completed_apps(1, timeout=60)
@@ -385,7 +388,7 @@ def test_the_loopback_cluster_and_a_connect_server_build_the_same_day_in_the_sam
     # A Connect server given the connector and the S3 settings at its start, as its operator
     # would; the run sends only the roots.
     server_conf = {
-        "spark.jars": ",".join(connector_jars()),
+        "spark.jars": ",".join(connector_jars((), Settings.from_env().cache_folder() / "m2")),
         **s3a_conf(S3Options(server.url, server.region)),
     }
     with spark_connect_server(tmp_path / "connect", conf=server_conf) as connect:

@@ -444,8 +444,10 @@ def spark_ui_of(process: Popen[bytes]) -> str | None:
                     if connection.status != psutil.CONN_LISTEN:
                         continue
                     url = f"http://127.0.0.1:{connection.laddr.port}"
-                    with suppress(OSError, ValueError):
-                        if isinstance(get_json(f"{url}/api/v1/applications"), list):
+                    # The JVM's other ports (its RPC, the block manager) do not speak HTTP.
+                    probe = f"{url}/api/v1/applications"
+                    with suppress(Exception), urllib.request.urlopen(probe, timeout=1) as r:
+                        if isinstance(json.load(r), list):
                             return url
     return None
 

@@ -236,7 +236,13 @@ def run_conf(settings: Settings, make_archive: bool = True) -> RunConf:
     if runs_locally(conf):
         warehouse = (settings.cache_folder() / "spark-warehouse").as_uri()
         conf = {"spark.sql.warehouse.dir": warehouse, **conf}
-        if settings.spark_class_archive:
+        # A JVM given a class archive by spark-submit's own options refuses to start when told
+        # to write another one, and maps only one: that archive is left to itself.
+        given_archive = any(
+            option in (settings.spark_submit_opts or "")
+            for option in ("-XX:SharedArchiveFile", "-XX:ArchiveClassesAtExit")
+        )
+        if settings.spark_class_archive and not given_archive:
             archives = class_archive.folder(settings.cache_folder())
             conf, pending = with_class_archive(
                 conf, archives, settings.java_home, write=make_archive
