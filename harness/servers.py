@@ -351,6 +351,13 @@ class StandaloneCluster:
                     backend = "org.apache.spark.executor.CoarseGrainedExecutorBackend" in command
                     if backend and command[command.index("--executor-id") + 1] == executor_id:
                         return process
+        # Not found under the workers (a worker's launcher may have detached it): any executor
+        # of that id on the machine, as before.
+        for process in psutil.process_iter(["cmdline"]):
+            command = process.info["cmdline"] or []
+            backend = "org.apache.spark.executor.CoarseGrainedExecutorBackend" in command
+            if backend and command[command.index("--executor-id") + 1] == executor_id:
+                return process
         raise LookupError(f"no process for executor {executor_id} under {self.master_url}")
 
     def state(self) -> dict[str, Any]:
