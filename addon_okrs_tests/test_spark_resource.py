@@ -303,18 +303,22 @@ def test_a_class_archive_named_by_spark_submit_s_own_options_is_left_to_itself(
         assert options(named) == ("-XX:+UseParallelGC " + written.split(" ")[1], None)
 
 
+# A run's session as the pipeline builds it: the resource of the settings in the environment.
+RESOURCE_SESSION = (
+    "from addon_okrs.defs.resources.spark import spark_resource\n"
+    "from addon_okrs.settings import Settings\n"
+    "resource = spark_resource(Settings.from_env())\n"
+    "spark = resource.process_config_and_initialize().get_session()\n"
+    "assert spark.range(10).count() == 10\n"
+)
+
+
 @pytest.mark.process
 def test_a_run_s_driver_started_by_the_spark_resource_loads_spark_from_the_archive(
     tmp_path: Path,
 ) -> None:
     log = tmp_path / "classes.log"
-    session = (
-        "from addon_okrs.defs.resources.spark import spark_resource\n"
-        "from addon_okrs.settings import Settings\n"
-        "resource = spark_resource(Settings.from_env())\n"
-        "spark = resource.process_config_and_initialize().get_session()\n"
-        "assert spark.range(10).count() == 10\n"
-    )
+    session = RESOURCE_SESSION
     env = child_env(
         SPARK_SUBMIT_OPTS="",  # not the suite's way: the archive comes from the resource's conf
         ADDON_OKRS_WAREHOUSE=tmp_path.as_uri(),
@@ -335,13 +339,7 @@ def test_the_first_local_run_writes_the_class_archive_at_its_exit_and_the_next_m
     tmp_path: Path,
 ) -> None:
     cache = tmp_path / "cache"
-    session = (
-        "from addon_okrs.defs.resources.spark import spark_resource\n"
-        "from addon_okrs.settings import Settings\n"
-        "resource = spark_resource(Settings.from_env())\n"
-        "spark = resource.process_config_and_initialize().get_session()\n"
-        "assert spark.range(10).count() == 10\n"
-    )
+    session = RESOURCE_SESSION
     conf = "spark.ui.enabled=false,spark.driver.memory=1g"
     env = child_env(
         SPARK_SUBMIT_OPTS="",

@@ -330,6 +330,18 @@ def loopback_env() -> dict[str, str]:
     )
 
 
+def start_on_loopback(command: list[str], log: Path) -> Popen[bytes]:
+    """A Spark JVM from the wheel (loopback_env), its own process group, its output in `log`."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=loopback_env(),
+            start_new_session=True,
+        )
+
+
 def get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=5) as response:
         return json.load(response)
@@ -344,20 +356,19 @@ class StandaloneCluster:
     def executor_process(self, executor_id: str) -> psutil.Process:
         """The JVM of executor `executor_id` of this cluster (a worker's child: another
         cluster on the machine has executors of the same ids)."""
+        under_workers: list[psutil.Process] = []
         for pid in self.pids:
             with suppress(psutil.NoSuchProcess):
-                for process in psutil.Process(pid).children(recursive=True):
+                under_workers += psutil.Process(pid).children(recursive=True)
+        # Not found under the workers (a worker's launcher may have detached it): any executor
+        # of that id on the machine, as before.
+        for candidates in (under_workers, list(psutil.process_iter())):
+            for process in candidates:
+                with suppress(psutil.Error):
                     command = process.cmdline()
                     backend = "org.apache.spark.executor.CoarseGrainedExecutorBackend" in command
                     if backend and command[command.index("--executor-id") + 1] == executor_id:
                         return process
-        # Not found under the workers (a worker's launcher may have detached it): any executor
-        # of that id on the machine, as before.
-        for process in psutil.process_iter(["cmdline"]):
-            command = process.info["cmdline"] or []
-            backend = "org.apache.spark.executor.CoarseGrainedExecutorBackend" in command
-            if backend and command[command.index("--executor-id") + 1] == executor_id:
-                return process
         raise LookupError(f"no process for executor {executor_id} under {self.master_url}")
 
     def state(self) -> dict[str, Any]:
@@ -396,16 +407,8 @@ def spark_standalone_cluster(
     processes: list[Popen[bytes]] = []
 
     def start(command: list[str], log: Path) -> Popen[bytes]:
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                command,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=loopback_env(),
-                start_new_session=True,
-            )
-        processes.append(process)
-        return process
+        processes.append(start_on_loopback(command, log))
+        return processes[-1]
 
     try:
         master_log = base / "master.log"
@@ -508,14 +511,7 @@ def spark_connect_server(
         "spark-internal",
     ]
     log = base / "connect-server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=loopback_env(),
-            start_new_session=True,
-        )
+    process = start_on_loopback(command, log)
     port = 0
     try:
         ui = reported(log, BOUND.format("SparkUI"), process, timeout=90)
