@@ -27,6 +27,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     schedule.longest_first(items)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The class archive made once, before any test (and before xdist's workers start, whose
+    sessions then find it): not by the first test's fixture, in each worker at once."""
+    if not hasattr(session.config, "workerinput"):
+        spark_cds.ensure_archive()
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Under -n: test files (or xdist groups) as units, longest first (harness/schedule.py)."""
     return schedule.LongestFirst(config, log)

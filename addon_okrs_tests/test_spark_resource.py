@@ -1,10 +1,12 @@
 """The Spark resource's set-up errors, written for the person who has to fix them, and the
 Spark settings reaching it."""
 
+import fcntl
 import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pyspark
@@ -400,3 +402,25 @@ def test_no_class_archive_is_made_for_a_java_that_does_not_run(tmp_path: Path) -
     ):
         class_archive.make(tmp_path, "/bin/false")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_maker_that_finds_another_making_the_archive_waits_and_makes_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    java = find_java(os.environ.get("JAVA_HOME"))
+    target = class_archive.archive_path(tmp_path, java)
+    assert target is not None
+    jobs: list[Path] = []
+    monkeypatch.setattr(class_archive, "_run_job", lambda t, *_: jobs.append(t))
+    made: list[Path] = []
+    with open(tmp_path / f".{target.name}.lock", "a") as other:  # another maker, mid-job
+        fcntl.flock(other, fcntl.LOCK_EX)
+        waiter = threading.Thread(target=lambda: made.append(class_archive.make(tmp_path, java)))
+        waiter.start()
+        waiter.join(timeout=1.0)
+        assert waiter.is_alive() and made == []  # waiting on the lock
+        target.write_bytes(b"archive")  # the other maker's archive, placed whole
+    waiter.join(timeout=10)
+
+    assert made == [target] and jobs == []
+    assert target.read_bytes() == b"archive"

@@ -13,6 +13,7 @@ local mode uses it: a cluster's or a Connect server's JVMs are not started by th
 
 import atexit
 import contextlib
+import fcntl
 import hashlib
 import os
 import subprocess
@@ -31,6 +32,9 @@ MAKE_TIMEOUT_SECONDS = 600
 # A JVM that cannot map the archive says so on stderr, then starts as without it: all a run
 # needs, so the message is turned off with the rest of the archive's logging.
 QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
+# The job that makes the archive compiles with the JIT's first tier only: what it archives is
+# classes, not compiled code, and the optimising compiler's threads would only cost it CPU time.
+MAKE_JIT = "-XX:TieredStopAtLevel=1"
 
 # What the archive is made from: the classes a day's run loads in the driver (parquet read and
 # write, a shuffle join, aggregation, a window).
@@ -83,9 +87,11 @@ def make(
 ) -> Path:
     """The archive for the `java` binary, this PySpark and `class_path` in `folder`, made
     first if missing (under a minute and about 180 MB here) by a job run with `env` (by default this
-    process's environment, whose JAVA_HOME or PATH gave `java`). Another process making the
-    same one at the same time is harmless: each writes its own file and moves it into place
-    whole. A ClassArchiveError says why none could be made."""
+    process's environment, whose JAVA_HOME or PATH gave `java`). Processes making the same one
+    at the same time take turns on a lock file beside it: the first makes it, the others find
+    it made (the job costs a minute of CPU, which two cores cannot give three makers at once).
+    Each maker writes its own file and moves it into place whole. A ClassArchiveError says why
+    none could be made."""
     target = archive_path(folder, java, class_path)
     if target is None:
         raise ClassArchiveError(
@@ -94,8 +100,17 @@ def make(
     if target.exists():
         return target
     folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f".{target.name}.{os.getpid()}"  # on the target's file system
-    options = f"-XX:ArchiveClassesAtExit={partial} {QUIET}"
+    with open(folder / f".{target.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or its process dies
+        if not target.exists():
+            _run_job(target, class_path, env)
+    return target
+
+
+def _run_job(target: Path, class_path: str, env: Mapping[str, str] | None) -> None:
+    """Make `target` by running WORKLOAD in a JVM told to archive its classes at exit."""
+    partial = target.parent / f".{target.name}.{os.getpid()}"  # on the target's file system
+    options = f"-XX:ArchiveClassesAtExit={partial} {MAKE_JIT} {QUIET}"
     with tempfile.TemporaryDirectory(prefix="spark-cds-") as scratch:
         try:
             done = subprocess.run(
@@ -116,7 +131,6 @@ def make(
                 f"{target}: the job that makes the archive failed (exit {done.returncode}):\n{tail}"
             )
         os.replace(partial, target)
-    return target
 
 
 def java_options(archive: Path, given: str = "") -> str:
