@@ -354,15 +354,15 @@ class StandaloneCluster:
     pids: list[int] = field(default_factory=list)  # the master's and the workers'
 
     def executor_process(self, executor_id: str) -> psutil.Process:
-        """The JVM of executor `executor_id` of this cluster (a worker's child: another
-        cluster on the machine has executors of the same ids)."""
+        """The JVM of executor `executor_id` of this cluster: looked for among the workers'
+        descendants first (another cluster on the machine has executors of the same ids), then
+        machine-wide, since a worker's launcher may have detached it."""
         under_workers: list[psutil.Process] = []
         for pid in self.pids:
             with suppress(psutil.NoSuchProcess):
                 under_workers += psutil.Process(pid).children(recursive=True)
-        # Not found under the workers (a worker's launcher may have detached it): any executor
-        # of that id on the machine, as before.
-        for candidates in (under_workers, list(psutil.process_iter())):
+        # The machine's processes are listed only when none under the workers is the one.
+        for candidates in (under_workers, psutil.process_iter()):
             for process in candidates:
                 with suppress(psutil.Error):
                     command = process.cmdline()
