@@ -66,10 +66,14 @@ lint: setup
 	$(VENV)/bin/ruff format --check addon_okrs addon_okrs_tests benchmarks harness scripts
 	$(VENV)/bin/mypy addon_okrs benchmarks harness
 
-# The performance benchmark (about an hour at the default sizes); writes BENCHMARKS.md.
-# Options: make bench BENCH_ARGS="--sizes 250000,1000000 --clients 1000000 --repeat 1 --only scaling"
+# The performance benchmark, study by study (benchmarks/studies.py; `python -m benchmarks --list`),
+# each its own command of at most 20 minutes that saves its results as it ends; writes
+# BENCHMARKS.md. One study: make bench STUDY=scaling-4m; options over a study's own: BENCH_ARGS.
+BENCH_STUDIES := scaling-1m scaling-4m scaling-16m backfill7 okrs
 bench: setup
-	$(VENV)/bin/python -m benchmarks $(BENCH_ARGS)
+	@for study in $(or $(STUDY),$(BENCH_STUDIES)); do \
+		$(VENV)/bin/python -m benchmarks --study $$study $(BENCH_ARGS) || exit 1; \
+	done
 
 # The README's pictures of the UI, taken by a headless Chromium from a fresh `dagster dev`.
 screenshots: setup chromium

@@ -3,6 +3,7 @@
 import argparse
 import dataclasses
 import datetime as dt
+import itertools
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,14 +21,17 @@ JVM_OPTIONS = "driver JVM options"  # a key of the machine (benchmarks.run.machi
 # Each target is an upper bound on a measured value (docs/performance.md says where each
 # comes from). "at the largest size" is the last of --sizes.
 TARGETS = {
-    "materialize / notebook, largest size": 0.25,
-    "materialize / reference (DuckDB), largest size": 3.5,
-    "marginal s per 1M clients, materialize / reference": 2.0,
+    "materialize / notebook, 4M clients": 0.25,
+    "materialize / reference (DuckDB), 4M clients": 3.5,
+    "materialize / reference (DuckDB), 16M clients": 2.5,
+    "marginal s per 1M clients, materialize / reference, 1M→4M": 2.0,
+    "marginal s per 1M clients, materialize / reference, 4M→16M": 2.0,
     "materialize / floor": 1.5,
     "main_summary bytes read, materialize / floor": 1.1,
     "addons bytes read, materialize / floor": 1.1,
     "backfill7 single run / 7 single-day runs": 0.5,
-    "materialize peak memory (GB), largest size": 4.0,
+    "materialize peak memory (GB), 4M clients": 4.0,
+    "materialize / reference peak memory, 16M clients": 1.0,
 }
 
 
@@ -47,7 +51,11 @@ class Report:
     okrs: dict[str, Study] = field(default_factory=dict)
     report90: list[float] = field(default_factory=list)
     profile: stage_profile.Profile | None = None
+    profile_clients: int | None = None
     notebook_differences: Differences | None = None
+    notebook_clients: int | None = None
+    # What each study took: study -> {"seconds", "command", "finished"}.
+    durations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
         """Raw samples, so that a later run of one study (--only) keeps the others' results."""
@@ -75,6 +83,9 @@ class Report:
             "notebook_differences": (
                 dataclasses.asdict(self.notebook_differences) if self.notebook_differences else None
             ),
+            "profile_clients": self.profile_clients,
+            "notebook_clients": self.notebook_clients,
+            "durations": self.durations,
         }
         path.write_text(json.dumps(data, indent=1))
 
@@ -112,8 +123,12 @@ class Report:
             self.report90 = data.get("report90", [])
         if self.profile is None and data.get("profile"):
             self.profile = stage_profile.Profile.from_dict(data["profile"])
+            self.profile_clients = data.get("profile_clients")
         if self.notebook_differences is None and data.get("notebook_differences"):
             self.notebook_differences = Differences(**data["notebook_differences"])
+            self.notebook_clients = data.get("notebook_clients")
+        for name, took in data.get("durations", {}).items():
+            self.durations.setdefault(name, took)
 
     def render(self) -> str:
         lines = [
@@ -146,6 +161,7 @@ class Report:
             "of the bytes actually read.",
             "",
         ]
+        lines += self._durations()
         lines += self._contenders()
         lines += self._backfill()
         lines += self._scaling()
@@ -153,6 +169,26 @@ class Report:
         lines += self._engines()
         lines += self._targets()
         return "\n".join(lines) + "\n"
+
+    def _durations(self) -> list[str]:
+        if not self.durations:
+            return []
+        out = [
+            "## The studies",
+            "",
+            "Each study is one command (`make bench STUDY=NAME`, or the command below); "
+            "`make bench` runs them one after another. What each took when its results below "
+            "were measured, its generated data already cached unless it generated it:",
+            "",
+            "| study | command | took | finished (UTC) |",
+            "|---|---|---|---|",
+        ]
+        for name, took in sorted(self.durations.items()):
+            minutes, seconds = divmod(int(took["seconds"]), 60)
+            out.append(
+                f"| {name} | `{took['command']}` | {minutes}m{seconds:02d}s | {took['finished']} |"
+            )
+        return [*out, ""]
 
     def _contenders(self) -> list[str]:
         if not self.contenders:
@@ -207,63 +243,77 @@ class Report:
             "",
         ]
 
-    def marginal(self, contender: str) -> float | None:
-        """Seconds each extra million clients adds: (largest - smallest) / (their difference)."""
-        sizes = sorted(self.scaling)
-        if len(sizes) < 2 or contender not in self.scaling[sizes[0]]:
+    def sizes_of(self, contender: str) -> list[int]:
+        """The sizes the scaling study ran `contender` at, smallest first."""
+        return sorted(n for n, studies in self.scaling.items() if studies.get(contender))
+
+    def marginal(self, contender: str, small: int, big: int) -> float | None:
+        """Seconds each extra million clients adds between two sizes, if it ran at both."""
+        if small not in self.sizes_of(contender) or big not in self.sizes_of(contender):
             return None
-        small, big = sizes[0], sizes[-1]
         extra = self.scaling[big][contender].wall - self.scaling[small][contender].wall
         return extra / ((big - small) / 1e6)
+
+    def steps(self) -> list[tuple[int, int]]:
+        """Consecutive pairs of the scaling study's sizes: 1M -> 4M, 4M -> 16M."""
+        sizes = sorted(self.scaling)
+        return list(itertools.pairwise(sizes))
 
     def _scaling(self) -> list[str]:
         if not self.scaling:
             return []
         sizes = sorted(self.scaling)
-        names = list(self.scaling[sizes[0]])
+        names = list(dict.fromkeys(c for n in sizes for c in self.scaling[n]))
         head = " | ".join(f"{n / 1e6:g}M clients s" for n in sizes)
+        steps = " | ".join(f"s per extra 1M, {a / 1e6:g}M→{b / 1e6:g}M" for a, b in self.steps())
         peaks = " | ".join(f"{n / 1e6:g}M peak GB" for n in sizes)
+        columns = [head, *([steps] if steps else []), peaks, "runs (s)"]
+        width = len(sizes) * 2 + len(self.steps()) + 1
         out = [
-            "## Scaling with the day's size: every contender, interleaved",
+            "## Scaling with the day's size",
             "",
             "One day of each size ("
             + ", ".join(f"{n:,} clients: {self.input_rows.get(n, 0):,} source rows" for n in sizes)
-            + "); each round runs every contender at every size. Marginal cost: the extra "
-            "seconds per extra million clients between the smallest and the largest size.",
+            + "), each size its own study (its contenders interleaved round by round). "
+            "Marginal cost: the extra seconds per extra million clients from one size to the "
+            "next. `-`: not run at that size.",
             "",
-            f"| contender | {head} | s per extra 1M clients | {peaks} | output rows | runs (s) |",
-            "|---|" + "---|" * (2 * len(sizes) + 3),
+            f"| contender | {' | '.join(columns)} |",
+            "|---|" + "---|" * width,
         ]
         for name in names:
-            studies = [self.scaling[n][name] for n in sizes]
-            marginal = self.marginal(name)
-            rows = studies[-1].samples[0].rows if studies[-1].samples else None
-            runs = "; ".join(", ".join(f"{x.wall:.1f}" for x in s.samples) for s in studies)
-            out.append(
-                f"| {name} | "
-                + " | ".join(f"{s.wall:.1f}" for s in studies)
-                + (f" | {marginal:.1f} | " if marginal is not None else " | - | ")
-                + " | ".join(f"{s.peak_gb:.2f}" for s in studies)
-                + f" | {rows if rows is not None else '-'} | {runs} |"
-            )
-        big = self.scaling[sizes[-1]]
-        if "materialize" in big:
-            m = big["materialize"].wall
-            out += ["", f"At {sizes[-1]:,} clients:", ""]
-            for name in names:
+            at = [self.scaling[n].get(name) for n in sizes]
+            walls = [f"{s.wall:.1f}" if s else "-" for s in at]
+            marginals = []
+            for a, b in self.steps():
+                m = self.marginal(name, a, b)
+                marginals.append(f"{m:.1f}" if m is not None else "-")
+            peaks_of = [f"{s.peak_gb:.2f}" if s else "-" for s in at]
+            runs = "; ".join(", ".join(f"{x.wall:.1f}" for x in s.samples) for s in at if s)
+            out.append(f"| {name} | " + " | ".join([*walls, *marginals, *peaks_of, runs]) + " |")
+        out.append("")
+        for n in sizes:
+            here = self.scaling[n]
+            if "materialize" not in here or len(here) < 2:
+                continue
+            m = here["materialize"].wall
+            out += [f"At {n:,} clients:", ""]
+            for name, study in here.items():
                 if name != "materialize":
-                    mine, theirs = self.marginal(name), self.marginal("materialize")
-                    versus = (
-                        f"; marginal cost {ratio(mine, theirs):.2f}x"
-                        if mine is not None and theirs is not None
-                        else ""
-                    )
-                    out.append(f"- {name} / materialize: {ratio(big[name].wall, m):.2f}x{versus}")
+                    out.append(f"- {name} / materialize: {ratio(study.wall, m):.2f}x")
+            out.append("")
+        for a, b in self.steps():
+            mine, theirs = self.marginal("materialize", a, b), self.marginal("reference", a, b)
+            if mine is not None and theirs is not None:
+                out.append(
+                    f"- marginal cost {a / 1e6:g}M→{b / 1e6:g}M, materialize / reference: "
+                    f"{ratio(mine, theirs):.2f}x"
+                )
         out.append("")
         if self.notebook_differences:
-            out += self._notebook_differences(sizes[0])
+            out += self._notebook_differences(self.notebook_clients or sizes[0])
         if self.profile:
-            out += self._profile(sizes[-1])
+            out += self._profile(self.profile_clients or sizes[-1])
         return out
 
     def _notebook_differences(self, clients: int) -> list[str]:
@@ -373,20 +423,26 @@ class Report:
             values["addons bytes read, materialize / floor"] = ratio(
                 m.read_mb("addons"), f.read_mb("addons")
             )
-        if self.scaling:
-            big = self.scaling[max(self.scaling)]
-            if "notebook" in big:
-                values["materialize / notebook, largest size"] = ratio(
-                    big["materialize"].wall, big["notebook"].wall
+        for contender, key in (("notebook", "notebook"), ("reference", "reference (DuckDB)")):
+            both = [n for n in self.sizes_of(contender) if n in self.sizes_of("materialize")]
+            for n in both:
+                values[f"materialize / {key}, {n / 1e6:g}M clients"] = ratio(
+                    self.scaling[n]["materialize"].wall, self.scaling[n][contender].wall
                 )
-            if "reference" in big:
-                values["materialize / reference (DuckDB), largest size"] = ratio(
-                    big["materialize"].wall, big["reference"].wall
-                )
-            mm, mr = self.marginal("materialize"), self.marginal("reference")
+                if contender == "reference":
+                    values[f"materialize / reference peak memory, {n / 1e6:g}M clients"] = ratio(
+                        self.scaling[n]["materialize"].peak_gb, self.scaling[n][contender].peak_gb
+                    )
+        for a, b in self.steps():
+            mm, mr = self.marginal("materialize", a, b), self.marginal("reference", a, b)
             if mm is not None and mr is not None:
-                values["marginal s per 1M clients, materialize / reference"] = ratio(mm, mr)
-            values["materialize peak memory (GB), largest size"] = big["materialize"].peak_gb
+                values[
+                    f"marginal s per 1M clients, materialize / reference, {a / 1e6:g}M→{b / 1e6:g}M"
+                ] = ratio(mm, mr)
+        for n in self.sizes_of("materialize"):
+            values[f"materialize peak memory (GB), {n / 1e6:g}M clients"] = self.scaling[n][
+                "materialize"
+            ].peak_gb
         if self.backfill:
             single, separate = self.backfill
             values["backfill7 single run / 7 single-day runs"] = ratio(single.wall, separate.wall)

@@ -37,6 +37,8 @@ from benchmarks.procs import measure
 from benchmarks.profile import profile_run
 from benchmarks.report import JVM_OPTIONS, Report
 from benchmarks.results import GB, Sample, Study, combine
+from benchmarks.studies import STUDIES as STUDY_SPECS
+from benchmarks.studies import Progress, clock
 from harness.reference import reference_addon_aggregates
 from harness.servers import (
     child_env,
@@ -119,6 +121,8 @@ class Runner:
         self.dagster_home.mkdir(parents=True, exist_ok=True)
         self.bin = Path(sys.executable).parent
         self.count = 0
+        # The study under way, told each run as it ends (its progress and what is left).
+        self.progress: Progress | None = None
 
     def run(
         self,
@@ -176,6 +180,8 @@ class Runner:
             f"{rows} output rows",
             flush=True,
         )
+        if self.progress is not None:
+            print(self.progress.record(label, measured.wall_seconds), flush=True)
         if inspect is not None:
             inspect(out, event_logs)
         shutil.rmtree(out, ignore_errors=True)
@@ -211,6 +217,7 @@ def materialize_rounds(
     work = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=cache))
     runner = Runner(work)
     samples: dict[str, list[Sample]] = {label: [] for label in contenders}
+    runner.progress = Progress(name, [label.split()[0] for label in contenders] * repeat)
     try:
         for round_ in range(1, repeat + 1):
             print(f"{name} round {round_}/{repeat}", flush=True)
@@ -270,11 +277,30 @@ def machine() -> dict[str, str]:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument(
+        "--study",
+        choices=sorted(STUDY_SPECS),
+        help="one study of `make bench` with its own options (benchmarks/studies.py); "
+        "options given after it override them",
+    )
+    parser.add_argument("--list", action="store_true", help="the studies, and stop")
     parser.add_argument("--clients", type=int, default=1_000_000, help="clients a day")
     parser.add_argument(
         "--sizes",
         default="1000000,4000000",
-        help="clients a day for the scaling study (comma-separated); --clients must be one",
+        help="clients a day for the scaling study (comma-separated); each size's results "
+        "replace only that size's",
+    )
+    parser.add_argument(
+        "--contenders",
+        default=",".join(CONTENDERS),
+        help=f"comma-separated subset of {CONTENDERS} for the scaling study",
+    )
+    parser.add_argument(
+        "--no-inspect",
+        action="store_true",
+        help="scaling: neither profile the largest size's first materialize run nor compare "
+        "the smallest size's notebook output (a size studied for its time only)",
     )
     parser.add_argument("--repeat", type=int, default=3, help="rounds; figures are medians")
     parser.add_argument(
@@ -285,6 +311,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "bench")
     parser.add_argument("--report", type=Path, default=REPO / "BENCHMARKS.md")
     args = parser.parse_args(argv)
+    if args.study:  # the study's own options, then whatever was given besides --study
+        given = [a for i, a in enumerate(argv) if a != "--study" and argv[i - 1 : i] != ["--study"]]
+        args = parser.parse_args([*STUDY_SPECS[args.study].args, *given])
+        args.study = next(a for i, a in enumerate(argv) if argv[i - 1 : i] == ["--study"])
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(args.only) - set(STUDIES)
     if unknown:
@@ -292,13 +322,32 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     args.sizes = sorted(int(s) for s in args.sizes.split(",") if s.strip())
-    if "scaling" in args.only and args.clients not in args.sizes:
-        parser.error(f"--clients {args.clients} must be one of --sizes {args.sizes}")
+    args.contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
+    unknown = set(args.contenders) - set(CONTENDERS)
+    if unknown:
+        parser.error(f"unknown contenders {sorted(unknown)}; choose from {CONTENDERS}")
     return args
+
+
+def study_name(args: argparse.Namespace) -> str:
+    """What BENCHMARKS.md calls this invocation: its --study, or its studies and sizes."""
+    if args.study:
+        return str(args.study)
+    sizes = f" {','.join(f'{n / 1e6:g}M' for n in args.sizes)}" if "scaling" in args.only else ""
+    return ",".join(args.only) + sizes
+
+
+def list_studies() -> None:
+    for spec in STUDY_SPECS.values():
+        print(f"{spec.name:12} about {spec.minutes:2d} min  {spec.what}")
+        print(f"{'':12} python -m benchmarks {' '.join(spec.args)}")
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.list:
+        list_studies()
+        return 0
     args.cache = args.cache.resolve()  # generated days are addressed by file URI
     args.cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="runs-", dir=args.cache))
@@ -306,6 +355,7 @@ def main(argv: list[str]) -> int:
     report = Report(args, machine())
     saved = args.cache / "results.json"
     report.merge_saved(saved)
+    began = time.monotonic()
 
     def checkpoint() -> None:
         """Results so far, saved and rendered: a later failure loses nothing measured."""
@@ -319,6 +369,9 @@ def main(argv: list[str]) -> int:
             week = day_range(FIRST_DAY, 7)
             source = source_data(args.cache, args.clients, 7)
             single, separate = Study("backfill7 single run"), Study("7 single-day runs")
+            runner.progress = Progress(
+                "backfill7", (["backfill7"] + [f"day-{d}" for d in week]) * args.repeat
+            )
             for round_ in range(1, args.repeat + 1):
                 print(f"backfill7 round {round_}/{args.repeat}", flush=True)
                 single.samples.append(
@@ -338,6 +391,7 @@ def main(argv: list[str]) -> int:
         if "okrs" in args.only:
             source = source_data(args.cache, args.clients, 1)
             report.okrs = {name: Study(name) for name in OKR_SELECTIONS}
+            runner.progress = Progress("okrs", list(OKR_SELECTIONS) * args.repeat)
             for round_ in range(1, args.repeat + 1):
                 print(f"okrs round {round_}/{args.repeat}", flush=True)
                 for name, select in OKR_SELECTIONS.items():
@@ -349,13 +403,18 @@ def main(argv: list[str]) -> int:
         if "engines" in args.only:
             report.engines = engines_study(runner, args, source_data(args.cache, args.clients, 1))
             checkpoint()
+        report.durations[study_name(args)] = {
+            "seconds": round(time.monotonic() - began, 1),
+            "command": " ".join(["python -m benchmarks", *argv]),
+            "finished": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        }
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     checkpoint()
     text = report.render()
     print(text)
-    print(f"written to {args.report}")
+    print(f"written to {args.report}; {study_name(args)} took {clock(time.monotonic() - began)}")
     return 0
 
 
@@ -369,31 +428,38 @@ def scaling_study(
     sources = {n: source_data(args.cache, n, 1) for n in args.sizes}
     for n, source in sources.items():
         report.input_rows[n] = input_rows(source, [FIRST_DAY])
-    studies = {n: {c: Study(c) for c in CONTENDERS} for n in args.sizes}
+    studies = {n: {c: Study(c) for c in args.contenders} for n in args.sizes}
+    runner.progress = Progress(
+        "scaling", [f"{c}-{n}" for n in args.sizes for c in args.contenders] * args.repeat
+    )
     smallest, largest = args.sizes[0], args.sizes[-1]
 
     def profile(out: Path, event_logs: list[Path]) -> None:
         report.profile = profile_run(event_logs, runner.dagster_home)
+        report.profile_clients = largest
 
     def compare(out: Path, event_logs: list[Path]) -> None:
         spec = reference_addon_aggregates(sources[smallest], [FIRST_DAY])
         day = out / ADDON_AGGREGATES.day_path(FIRST_DAY)
         report.notebook_differences = explain_differences(day, spec, sources[smallest], FIRST_DAY)
+        report.notebook_clients = smallest
 
     for round_ in range(1, args.repeat + 1):
         for n in args.sizes:
             print(f"scaling round {round_}/{args.repeat}, {n:,} clients", flush=True)
-            for c in CONTENDERS:
+            for c in args.contenders:
                 inspect = None
-                if round_ == 1 and c == "materialize" and n == largest:
+                if args.no_inspect:
+                    pass
+                elif round_ == 1 and c == "materialize" and n == largest:
                     inspect = profile
                 elif round_ == 1 and c == "notebook" and n == smallest:
                     inspect = compare
                 command = runner.command(c, [FIRST_DAY])
                 sample = runner.run(f"{c}-{n}", sources[n], command, inspect=inspect)
                 studies[n][c].samples.append(sample)
-        report.scaling = studies
-        report.contenders = studies.get(args.clients, {})
+        report.scaling.update(studies)  # the other sizes' results stay
+        report.contenders = report.scaling.get(args.clients, {})
         checkpoint()
 
 
@@ -404,6 +470,7 @@ def engines_study(runner: Runner, args: argparse.Namespace, source: Path) -> dic
     engine defaults to and with the in-process one (one client session for the run)."""
     names = ("local", "standalone", "connect", "connect_in_process")
     studies = {name: Study(name) for name in names}
+    runner.progress = Progress("engines", [f"engine-{name}" for name in names] * args.repeat)
     command = materialize_command(FIRST_DAY)
     with (
         spark_standalone_cluster(
