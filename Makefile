@@ -69,7 +69,8 @@ lint: setup
 # The performance benchmark, study by study (benchmarks/studies.py; `python -m benchmarks --list`),
 # each its own command of at most 20 minutes that saves its results as it ends; writes
 # BENCHMARKS.md. One study: make bench STUDY=scaling-4m; options over a study's own: BENCH_ARGS.
-BENCH_STUDIES := scaling-1m scaling-4m scaling-16m backfill7 okrs
+# scaling-16m is left out: its DuckDB run and the benchmark's own process outgrow 24 GB here.
+BENCH_STUDIES := scaling-1m scaling-4m backfill7 okrs
 bench: setup
 	@for study in $(or $(STUDY),$(BENCH_STUDIES)); do \
 		$(VENV)/bin/python -m benchmarks --study $$study $(BENCH_ARGS) || exit 1; \
