@@ -25,8 +25,9 @@ from addon_okrs.runtime.spark import (
 )
 from addon_okrs.settings import Settings, SettingsError, parse_spark_conf
 from addon_okrs.tools import cli
+from addon_okrs.tools.generate import generate_days
 from harness import spark_cds
-from harness.servers import child_env
+from harness.servers import child_env, materialize_command
 from harness.settings import small_spark
 
 
@@ -424,3 +425,43 @@ def test_a_maker_that_finds_another_making_the_archive_waits_and_makes_none(
 
     assert made == [target] and jobs == []
     assert target.read_bytes() == b"archive"
+
+
+@pytest.mark.process
+def test_a_driver_jvm_that_exits_at_its_start_fails_the_run_at_once_naming_its_options(
+    tmp_path: Path,
+) -> None:
+    sources = tmp_path / "sources"
+    generate_days(sources.as_uri(), "20170501", 1, clients=50, seed=3, samples=1)
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "dagster.yaml").touch()
+    env = child_env(
+        SPARK_SUBMIT_OPTS="",
+        DAGSTER_HOME=str(tmp_path / "home"),
+        ADDON_OKRS_SOURCE_ROOT=sources.as_uri(),
+        ADDON_OKRS_OUTPUT_ROOT=(tmp_path / "out").as_uri(),
+        ADDON_OKRS_SPARK_MASTER="local[1]",
+        ADDON_OKRS_SPARK_CLASS_ARCHIVE="false",
+        ADDON_OKRS_SPARK_CONF=(
+            "spark.ui.enabled=false,spark.driver.memory=1g,"
+            "spark.driver.extraJavaOptions=-Xss1k"  # a stack too small for any thread
+        ),
+    )
+
+    done = subprocess.run(
+        materialize_command("20170501"), env=env, capture_output=True, text=True, timeout=300
+    )
+
+    output = done.stdout + done.stderr
+    (tmp_path / "run.log").write_text(output)
+    assert done.returncode == 1
+    assert "The Java thread stack size specified is too small" in output  # the JVM's own words
+    assert (
+        "local Spark's driver JVM exited before it started, with spark.driver.memory='1g', "
+        "spark.driver.extraJavaOptions='-Xss1k' (ADDON_OKRS_SPARK_CONF and SPARK_SUBMIT_OPTS set "
+        "these;"
+    ) in output
+    assert "STEP_UP_FOR_RETRY" not in output and "RetryRequestedFromPolicy" not in output
+    # The two steps that read the sources each fail once, at their first use of Spark.
+    failed = re.findall(r'STEP_FAILURE - Execution of step "(\w+)" failed', output)
+    assert failed == ["count_by_client_day", "ms_has_theme"]

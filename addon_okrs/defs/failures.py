@@ -5,6 +5,7 @@ from contextlib import contextmanager
 
 import dagster as dg
 
+from addon_okrs.runtime.spark import SparkStartError
 from addon_okrs.storage.leases import LeaseHeldError
 from addon_okrs.storage.locations import StorageAccessError
 from addon_okrs.storage.s3a import ConnectorError
@@ -14,12 +15,14 @@ from addon_okrs.storage.source_days import SourceDayError
 # live run is writing (its message names that run: wait for it, then run this day again).
 # Retrying the step a minute later would only repeat the message, or race the other run.
 # Spark's S3 connector missing, a root's bucket missing or refusing the credentials: the
-# set-up or a setting fixes those, not a minute's wait.
+# set-up or a setting fixes those, not a minute's wait; so does a local driver JVM that exits at
+# its start (a JVM option it refuses, more memory than the machine has).
 FINAL_ERRORS: tuple[type[Exception], ...] = (
     SourceDayError,
     LeaseHeldError,
     ConnectorError,
     StorageAccessError,
+    SparkStartError,
 )
 
 

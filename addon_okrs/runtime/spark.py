@@ -211,6 +211,29 @@ def with_class_archive(
     return {**conf, "spark.driver.extraJavaOptions": pending.java_options(given)}, pending
 
 
+class SparkStartError(RuntimeError):
+    """Local Spark's driver JVM exited before it was up: a setting of its start (a JVM
+    option, the driver's memory) is what to fix, not something a retry a minute later would."""
+
+
+def start_failure(conf: Mapping[str, str], submit_opts: str | None) -> str:
+    """What to say when local Spark's driver JVM exits at its start: the settings it started
+    with, by the names a user sets them under."""
+    given = [
+        f"{key}={conf[key]!r}"
+        for key in ("spark.driver.memory", "spark.driver.extraJavaOptions")
+        if key in conf
+    ]
+    if submit_opts:
+        given.append(f"SPARK_SUBMIT_OPTS={submit_opts!r}")
+    return (
+        "local Spark's driver JVM exited before it started, with "
+        + ", ".join(given)
+        + " (ADDON_OKRS_SPARK_CONF and SPARK_SUBMIT_OPTS set these; the JVM's own message is "
+        "just above in this step's log)"
+    )
+
+
 @dataclass(frozen=True)
 class RunConf:
     """A run's Spark: its settings, why an S3 root cannot be reached (raised when the session
@@ -221,6 +244,8 @@ class RunConf:
     connector_error: str | None = None
     fetch_jars_into: Path | None = None
     archive: class_archive.Pending | None = None
+    # What to say if the driver's JVM exits at its start (local mode only).
+    start_failure: str | None = None
 
 
 def run_conf(settings: Settings, make_archive: bool = True) -> RunConf:
@@ -247,4 +272,5 @@ def run_conf(settings: Settings, make_archive: bool = True) -> RunConf:
             conf, pending = with_class_archive(
                 conf, archives, settings.java_home, write=make_archive
             )
-    return RunConf(conf, s3.error, s3.fetch_into, pending)
+    failure = start_failure(conf, settings.spark_submit_opts) if runs_locally(conf) else None
+    return RunConf(conf, s3.error, s3.fetch_into, pending, failure)

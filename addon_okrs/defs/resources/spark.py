@@ -9,13 +9,14 @@ from pathlib import Path
 from dagster_pyspark import LazyPySparkResource
 from pydantic import Field, PrivateAttr
 from pyspark import SparkContext
+from pyspark.errors import PySparkRuntimeError
 from pyspark.sql import SparkSession
 
 from addon_okrs.runtime import class_archive
 from addon_okrs.runtime.class_archive import Pending
 from addon_okrs.runtime.jars import fetch_connector
 from addon_okrs.runtime.java import find_java
-from addon_okrs.runtime.spark import run_conf, runs_locally
+from addon_okrs.runtime.spark import SparkStartError, run_conf, runs_locally
 from addon_okrs.settings import Settings
 from addon_okrs.storage.s3a import ConnectorError
 
@@ -41,6 +42,9 @@ class SparkResource(LazyPySparkResource):
     archive_target: str | None = Field(
         default=None, description="where that archive is placed once the driver has exited"
     )
+    start_failure: str | None = Field(
+        default=None, description="what to say if local Spark's driver JVM exits at its start"
+    )
     _writes_archive: bool = PrivateAttr(default=False)
 
     @property
@@ -57,7 +61,12 @@ class SparkResource(LazyPySparkResource):
         if self.is_local:
             find_java(self.java_home)
             starts_jvm = SparkContext._gateway is None  # type: ignore[attr-defined]
-        session: SparkSession = super().spark_session
+        try:
+            session: SparkSession = super().spark_session
+        except PySparkRuntimeError as error:
+            if starts_jvm and error.getCondition() == "JAVA_GATEWAY_EXITED":
+                raise SparkStartError(self.start_failure or str(error)) from error
+            raise
         if self.is_local:
             # A Python UDF's workers run on this machine: give them this interpreter, not the
             # first `python3` on PATH, which may lack this environment's packages (PySpark reads
@@ -85,4 +94,5 @@ def spark_resource(settings: Settings) -> SparkResource:
         fetch_jars_into=str(run.fetch_jars_into) if run.fetch_jars_into else None,
         archive_partial=str(run.archive.partial) if run.archive else None,
         archive_target=str(run.archive.target) if run.archive else None,
+        start_failure=run.start_failure,
     )
