@@ -79,4 +79,4 @@ def test_a_size_measured_alone_keeps_the_other_sizes_and_every_studys_duration(
     assert measured["materialize / reference peak memory, 16M clients"] == 1.5
     assert "| scaling-16m | `c16` | 5m01s | f16 |" in text
     assert "| scaling-4m | `c4` | 15m00s | f4 |" in text
-    assert "| materialize | 30.0 | 60.0 | 180.0 | 10.0 | 10.0 | 1.00 | 1.00 | 3.00 |" in text
+    assert "| materialize | 30.0 | 60.0 | 180.0 | 10.0 | 10.0 | 1.00 | 1.00 | 3.00 | 10 |" in text

@@ -15,11 +15,12 @@ from benchmarks import profile as stage_profile
 from benchmarks.eventlog import SparkMetrics
 from benchmarks.notebook import Differences
 from benchmarks.results import Sample, Study
+from benchmarks.studies import clock
 
 JVM_OPTIONS = "driver JVM options"  # a key of the machine (benchmarks.run.machine)
 
 # Each target is an upper bound on a measured value (docs/performance.md says where each
-# comes from). "at the largest size" is the last of --sizes.
+# comes from), at the size its name says.
 TARGETS = {
     "materialize / notebook, 4M clients": 0.25,
     "materialize / reference (DuckDB), 4M clients": 3.5,
@@ -184,9 +185,8 @@ class Report:
             "|---|---|---|---|",
         ]
         for name, took in sorted(self.durations.items()):
-            minutes, seconds = divmod(int(took["seconds"]), 60)
             out.append(
-                f"| {name} | `{took['command']}` | {minutes}m{seconds:02d}s | {took['finished']} |"
+                f"| {name} | `{took['command']}` | {clock(took['seconds'])} | {took['finished']} |"
             )
         return [*out, ""]
 
@@ -267,8 +267,8 @@ class Report:
         head = " | ".join(f"{n / 1e6:g}M clients s" for n in sizes)
         steps = " | ".join(f"s per extra 1M, {a / 1e6:g}M→{b / 1e6:g}M" for a, b in self.steps())
         peaks = " | ".join(f"{n / 1e6:g}M peak GB" for n in sizes)
-        columns = [head, *([steps] if steps else []), peaks, "runs (s)"]
-        width = len(sizes) * 2 + len(self.steps()) + 1
+        columns = [head, *([steps] if steps else []), peaks, "output rows", "runs (s)"]
+        width = len(sizes) * 2 + len(self.steps()) + 2
         out = [
             "## Scaling with the day's size",
             "",
@@ -289,8 +289,11 @@ class Report:
                 m = self.marginal(name, a, b)
                 marginals.append(f"{m:.1f}" if m is not None else "-")
             peaks_of = [f"{s.peak_gb:.2f}" if s else "-" for s in at]
+            largest = [s for s in at if s and s.samples][-1:]
+            rows = largest[0].samples[0].rows if largest else None
             runs = "; ".join(", ".join(f"{x.wall:.1f}" for x in s.samples) for s in at if s)
-            out.append(f"| {name} | " + " | ".join([*walls, *marginals, *peaks_of, runs]) + " |")
+            cells = [*walls, *marginals, *peaks_of, str(rows) if rows is not None else "-", runs]
+            out.append(f"| {name} | " + " | ".join(cells) + " |")
         out.append("")
         for n in sizes:
             here = self.scaling[n]

@@ -311,10 +311,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "bench")
     parser.add_argument("--report", type=Path, default=REPO / "BENCHMARKS.md")
     args = parser.parse_args(argv)
-    if args.study:  # the study's own options, then whatever was given besides --study
-        given = [a for i, a in enumerate(argv) if a != "--study" and argv[i - 1 : i] != ["--study"]]
-        args = parser.parse_args([*STUDY_SPECS[args.study].args, *given])
-        args.study = next(a for i, a in enumerate(argv) if argv[i - 1 : i] == ["--study"])
+    study = args.study
+    if study:  # the study's own options first, so that those given with it override them
+        args = parser.parse_args([*STUDY_SPECS[study].args, *argv])
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(args.only) - set(STUDIES)
     if unknown:
@@ -449,12 +448,11 @@ def scaling_study(
             print(f"scaling round {round_}/{args.repeat}, {n:,} clients", flush=True)
             for c in args.contenders:
                 inspect = None
-                if args.no_inspect:
-                    pass
-                elif round_ == 1 and c == "materialize" and n == largest:
-                    inspect = profile
-                elif round_ == 1 and c == "notebook" and n == smallest:
-                    inspect = compare
+                if round_ == 1 and not args.no_inspect:
+                    if c == "materialize" and n == largest:
+                        inspect = profile
+                    elif c == "notebook" and n == smallest:
+                        inspect = compare
                 command = runner.command(c, [FIRST_DAY])
                 sample = runner.run(f"{c}-{n}", sources[n], command, inspect=inspect)
                 studies[n][c].samples.append(sample)
