@@ -15,7 +15,7 @@ export UV_PYTHON_DOWNLOADS := never
 # Runs of `make run` land in the same instance that `dagster dev` shows.
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup run test check java spark-jars spark-archive chromium postgres lint dev layers dagster-home bench screenshots
+.PHONY: setup bytecode run test check java spark-jars spark-archive chromium postgres lint dev layers dagster-home bench screenshots
 
 # What every target needs: the locked environment and a Java. The S3 connector comes when an
 # s3:// root is first used (or with `make spark-jars`), the class archive with the first local
@@ -32,6 +32,17 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 
 java:
 	@sh scripts/ensure-java.sh
+
+# Every installed module compiled to bytecode once, and the project's own: a Python process that
+# finds none compiles each module it imports, and where PYTHONDONTWRITEBYTECODE is set (as on
+# this machine) it never keeps the result, so each of the suite's run workers, code servers and
+# CLI runs spent ~6 CPU-s compiling Dagster and PySpark again (docs/contributing.md). Not part of
+# `make run`, whose one process would gain less than the ~13 s the compilation takes.
+bytecode: $(VENV)/.compiled
+$(VENV)/.compiled: $(VENV)/.synced
+	$(UV) sync --locked --compile-bytecode --python $(PYTHON)
+	$(VENV)/bin/python -m compileall -q -j 0 addon_okrs harness benchmarks
+	touch $@
 
 # Spark's S3 connector, pinned and verified (addon-okrs fetch-jars): needed for s3:// roots only,
 # and fetched by the first run that has one when this has not run.
@@ -55,10 +66,10 @@ run: setup dagster-home
 
 # Every test, over both cores (pytest-xdist, harness/schedule.py deals the files out).
 TEST_WORKERS ?= 3
-test: setup spark-jars chromium postgres
+test: setup bytecode spark-jars chromium postgres
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
-check: setup
+check: setup bytecode
 	$(VENV)/bin/pytest -n 2 --dist loadgroup -m "not slow" $(PYTEST_ARGS)
 
 lint: setup
