@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyspark
 import pytest
+from pyspark.sql import SparkSession
 
 from addon_okrs.defs.resources.spark import SparkResource, spark_resource
 from addon_okrs.runtime import class_archive
@@ -26,6 +27,7 @@ from addon_okrs.runtime.spark import (
 from addon_okrs.settings import Settings, SettingsError, parse_spark_conf
 from addon_okrs.tools import cli
 from addon_okrs.tools.generate import generate_days
+from addon_okrs.tools.in_process import start_spark_early
 from harness import spark_cds
 from harness.servers import child_env, materialize_command
 from harness.settings import small_spark
@@ -286,6 +288,27 @@ def test_the_class_archive_setting_reaches_local_mode_only(tmp_path: Path) -> No
     assert "-XX:SharedArchiveFile=" not in options(spark_class_archive=False)
     assert options(spark_master="spark://m:7077") == ""
     assert options(spark_remote="sc://h:15002") == ""
+
+
+def test_a_local_session_starts_early_on_a_thread_and_the_run_s_resource_gets_it(
+    tmp_path: Path, spark: SparkSession
+) -> None:
+    roots = {"source_root": str(tmp_path), "output_root": str(tmp_path / "out")}
+    roots["intermediate_root"] = str(tmp_path / "mid")
+    local = Settings(**roots, spark_master="local[2]", spark_conf=small_spark())  # type: ignore[arg-type]
+
+    thread = start_spark_early(local)
+
+    assert thread is not None and thread.name == "spark-start"
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert spark_resource(local).get_session() is spark
+    # Nothing to start here for a cluster, a Connect server, or an S3 root without its connector.
+    assert start_spark_early(Settings(**roots, spark_master="spark://m:7077")) is None  # type: ignore[arg-type]
+    assert start_spark_early(Settings(**roots, spark_remote="sc://h:15002")) is None  # type: ignore[arg-type]
+    on_s3 = {**roots, "output_root": "s3a://bucket/out"}
+    no_connector = Settings(**on_s3, spark_jars=("/no/such/hadoop-aws.jar",))  # type: ignore[arg-type]
+    assert start_spark_early(no_connector) is None
 
 
 def test_a_class_archive_named_by_spark_submit_s_own_options_is_left_to_itself(

@@ -9,7 +9,13 @@ Dagster home and output root.
 
 Each `--try` is `LABEL=JVM options`, run with the archive and those options (through
 SPARK_SUBMIT_OPTS). Prints the wall time of each run and the medians as a markdown table
-(docs/contributing.md quotes it)."""
+(docs/contributing.md quotes it).
+
+`--bytecode` adds a contender with the archive but without the installed modules' bytecode
+(PYTHONPYCACHEPREFIX pointed at an empty folder, PYTHONDONTWRITEBYTECODE set): what a run pays
+where the environment was installed without `--compile-bytecode` and Python may not write any.
+Each run's CPU time, its process and every process under it (the Spark driver's JVM, PySpark's
+workers), is sampled from /proc every 0.1 s and printed beside its wall time."""
 
 import argparse
 import statistics
@@ -18,6 +24,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import psutil
 
 from addon_okrs.tools.generate import generate_day
 from harness import spark_cds
@@ -28,24 +36,52 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 WITHOUT = "without"
+NO_BYTECODE = "with the archive, no bytecode"
 
 
-def one_run(base: Path, label: str, opts: str) -> float:
+def tree_cpu(root: psutil.Process, seen: dict[int, float]) -> None:
+    """The CPU seconds so far of `root` and every process under it, into `seen` by pid."""
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        seen[process.pid] = times.user + times.system + times.children_user + times.children_system
+
+
+def one_run(base: Path, label: str, opts: str) -> tuple[float, float]:
+    """One run of DAY in a fresh process: its wall time and the CPU time of its processes."""
     home = Path(tempfile.mkdtemp(prefix="home-", dir=base))
+    no_bytecode = (
+        {"PYTHONPYCACHEPREFIX": tempfile.mkdtemp(prefix="no-pyc-", dir=base),
+         "PYTHONDONTWRITEBYTECODE": "1"}
+        if label == NO_BYTECODE
+        else {}
+    )  # fmt: skip
     env = child_env(
         DAGSTER_HOME=str(home),
         ADDON_OKRS_SOURCE_ROOT=(base / "sources").as_uri(),
         ADDON_OKRS_OUTPUT_ROOT=(home / "output").as_uri(),
         ADDON_OKRS_SPARK_CLASS_ARCHIVE="false" if label == WITHOUT else "true",
         SPARK_SUBMIT_OPTS=opts,
+        **no_bytecode,
     )
     started = time.monotonic()
-    done = subprocess.run(materialize_command(DAY), env=env, capture_output=True, cwd=REPO)
+    log = base / "run.log"
+    with log.open("wb") as out:
+        run = subprocess.Popen(
+            materialize_command(DAY), env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO
+        )
+        seen: dict[int, float] = {}
+        root = psutil.Process(run.pid)
+        while run.poll() is None:
+            tree_cpu(root, seen)
+            time.sleep(0.1)
     took = time.monotonic() - started
-    if done.returncode != 0:
-        sys.stderr.write(done.stderr.decode(errors="replace")[-3000:])
-        raise SystemExit(f"the {label!r} run of {DAY} failed ({done.returncode})")
-    return took
+    if run.returncode != 0:
+        sys.stderr.write(log.read_text(errors="replace")[-3000:])
+        raise SystemExit(f"the {label!r} run of {DAY} failed ({run.returncode})")
+    return took, sum(seen.values())
 
 
 def main(argv: list[str]) -> int:
@@ -54,6 +90,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--try", dest="tries", action="append", default=[], metavar="LABEL=OPTIONS",
         help="JVM options to try on top of the archive: LABEL=options (repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--bytecode", action="store_true",
+        help="add a contender without the installed modules' bytecode",
     )  # fmt: skip
     args = parser.parse_args(argv)
     tries = {}
@@ -66,18 +106,30 @@ def main(argv: list[str]) -> int:
     if archive is None:
         raise SystemExit("no class archive could be made here (see the message above)")
     contenders = {WITHOUT: "", "with the archive": "", **tries}
+    if args.bytecode:
+        contenders[NO_BYTECODE] = ""
     times: dict[str, list[float]] = {label: [] for label in contenders}
+    cpu: dict[str, list[float]] = {label: [] for label in contenders}
     with tempfile.TemporaryDirectory(prefix="spark-start-") as scratch:
         base = Path(scratch)
         generate_day((base / "sources").as_uri(), DAY, clients=2000, seed=1, samples=2)
         for round_ in range(args.repeat):
             for label, opts in contenders.items():
-                times[label].append(one_run(base, label, opts))
-                print(f"round {round_ + 1}: {label} {times[label][-1]:.1f} s", flush=True)
-    print("\n| one day, 2,000 clients, fresh process | median | runs |\n|---|---|---|")
+                took, used = one_run(base, label, opts)
+                times[label].append(took)
+                cpu[label].append(used)
+                print(f"round {round_ + 1}: {label} {took:.1f} s, {used:.1f} CPU-s", flush=True)
+    print(
+        "\n| one day, 2,000 clients, fresh process | median | runs | median CPU | CPU of the runs |"
+        "\n|---|---|---|---|---|"
+    )
     for label, taken in times.items():
         runs = ", ".join(f"{t:.1f}" for t in taken)
-        print(f"| {label} | {statistics.median(taken):.1f} s | {runs} |")
+        cpus = ", ".join(f"{c:.1f}" for c in cpu[label])
+        print(
+            f"| {label} | {statistics.median(taken):.1f} s | {runs} "
+            f"| {statistics.median(cpu[label]):.1f} s | {cpus} |"
+        )
     return 0
 
 

@@ -74,6 +74,11 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         f"[1/3] generating {span} ({args.clients:,} clients a day{drift}) "
         f"into {settings.source_root}"
     )
+    # Dagster and Spark are imported only where a run needs them; the run's JVM starts while
+    # the days are generated.
+    from addon_okrs.tools.in_process import materialize_days, start_spark_early
+
+    spark_start = start_spark_early(settings)
     generated = generate_from_args(settings.source_root, args)
     print(
         f"      {sum(d.pings for d in generated):,} main_summary pings, "
@@ -82,9 +87,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     )
 
     print(f"[2/3] materializing every asset for {span} in one run (Spark in local mode)")
-    # Dagster and Spark are imported only where a run needs them.
-    from addon_okrs.tools.in_process import materialize_days
-
+    if spark_start is not None:
+        spark_start.join()
     result = materialize_days(settings, first, last, run_config=QUIET)
     if not result.success:
         print(f"the run failed (run id {result.run_id}); see the log above", file=sys.stderr)

@@ -1,6 +1,8 @@
 """One way to build a day or a range of days in one run, in this process: what the CLI, the
 tests and the tools call. The run is recorded in DAGSTER_HOME when that is set."""
 
+import contextlib
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -8,6 +10,7 @@ import dagster as dg
 
 from addon_okrs.defs._dagster_compat import range_tags
 from addon_okrs.defs.code_location import build_resources, graph_assets
+from addon_okrs.defs.resources.spark import spark_resource
 from addon_okrs.settings import Settings
 
 # Every built asset: everything upstream of the report, the last one.
@@ -43,3 +46,22 @@ def materialize_days(
         raise_on_error=False,
         **days,
     )
+
+
+def start_spark_early(settings: Settings) -> threading.Thread | None:
+    """A local run's Spark session started on a thread, so that its JVM starts (4-5 s) while
+    this process does other work first (generating days, building the definitions); the run's
+    resource then finds the session running. Join the thread before the run. Nothing is started
+    for a cluster or a Connect server, nor when the S3 connector is missing or still to fetch;
+    a session that fails to start here is started again by the run, which reports why."""
+    spark = spark_resource(settings)
+    if not spark.is_local or spark.connector_error or spark.fetch_jars_into:
+        return None
+
+    def start() -> None:
+        with contextlib.suppress(Exception):  # the run starts it again and reports the failure
+            spark.get_session()
+
+    thread = threading.Thread(target=start, name="spark-start", daemon=True)
+    thread.start()
+    return thread
