@@ -1,5 +1,6 @@
-"""Run one command as a fresh process tree and measure it: wall time and peak memory (the sum
-of the resident sets of the process and all its descendants, the JVM included).
+"""Run one command as a fresh process tree and measure it: wall time, peak memory (the sum
+of the resident sets of the process and all its descendants, the JVM included) and CPU time
+(each process's user and system time, the last sampled before it ended).
 
 A child that is a fork of its parent not yet turned into another program (same command
 line) is left out: the JVM forks short-lived children (Hadoop's local file system runs shell
@@ -26,13 +27,19 @@ class Measured:
     wall_seconds: float
     peak_rss_bytes: int
     returncode: int
+    cpu_seconds: float
 
 
-def tree_memory(root: psutil.Process) -> int:
+def tree(root: psutil.Process) -> list[psutil.Process]:
+    """`root` and every process under it; none once it is gone."""
     try:
-        processes = [root, *root.children(recursive=True)]
+        return [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0
+        return []
+
+
+def tree_memory(root: psutil.Process, processes: list[psutil.Process]) -> int:
+    """The resident memory of `processes`, the tree of `root`."""
     commands: dict[int, list[str]] = {}
     for process in processes:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess):
@@ -46,6 +53,14 @@ def tree_memory(root: psutil.Process) -> int:
                 continue  # a fork that has not exec'd: its pages are its parent's
             total += process.memory_info().rss
     return total
+
+
+def tree_cpu(processes: list[psutil.Process], seen: dict[int, float]) -> None:
+    """The CPU seconds so far of each of `processes`, into `seen` by pid."""
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess):
+            t = process.cpu_times()
+            seen[process.pid] = t.user + t.system + t.children_user + t.children_system
 
 
 def measure(command: list[str], env: dict[str, str], log: Path, cwd: Path) -> Measured:
@@ -63,13 +78,21 @@ def measure(command: list[str], env: dict[str, str], log: Path, cwd: Path) -> Me
         )
         watched = psutil.Process(process.pid)
         peak = 0
+        cpu: dict[int, float] = {}
         try:
             while process.poll() is None:
-                peak = max(peak, tree_memory(watched))
+                processes = tree(watched)
+                peak = max(peak, tree_memory(watched, processes))
+                tree_cpu(processes, cpu)
                 time.sleep(POLL_SECONDS)
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         wall = time.monotonic() - started
-    return Measured(wall_seconds=wall, peak_rss_bytes=peak, returncode=process.returncode)
+    return Measured(
+        wall_seconds=wall,
+        peak_rss_bytes=peak,
+        returncode=process.returncode,
+        cpu_seconds=sum(cpu.values()),
+    )

@@ -19,15 +19,12 @@ workers), is sampled from /proc every 0.1 s and printed beside its wall time."""
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import psutil
-
 from addon_okrs.tools.generate import generate_day
+from benchmarks.procs import measure
 from harness import spark_cds
 from harness.servers import child_env, materialize_command
 
@@ -37,16 +34,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 WITHOUT = "without"
 NO_BYTECODE = "with the archive, no bytecode"
-
-
-def tree_cpu(root: psutil.Process, seen: dict[int, float]) -> None:
-    """The CPU seconds so far of `root` and every process under it, into `seen` by pid."""
-    for process in [root, *root.children(recursive=True)]:
-        try:
-            times = process.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        seen[process.pid] = times.user + times.system + times.children_user + times.children_system
 
 
 def one_run(base: Path, label: str, opts: str) -> tuple[float, float]:
@@ -66,22 +53,12 @@ def one_run(base: Path, label: str, opts: str) -> tuple[float, float]:
         SPARK_SUBMIT_OPTS=opts,
         **no_bytecode,
     )
-    started = time.monotonic()
     log = base / "run.log"
-    with log.open("wb") as out:
-        run = subprocess.Popen(
-            materialize_command(DAY), env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO
-        )
-        seen: dict[int, float] = {}
-        root = psutil.Process(run.pid)
-        while run.poll() is None:
-            tree_cpu(root, seen)
-            time.sleep(0.1)
-    took = time.monotonic() - started
+    run = measure(materialize_command(DAY), env, log, cwd=REPO)
     if run.returncode != 0:
         sys.stderr.write(log.read_text(errors="replace")[-3000:])
         raise SystemExit(f"the {label!r} run of {DAY} failed ({run.returncode})")
-    return took, sum(seen.values())
+    return run.wall_seconds, run.cpu_seconds
 
 
 def main(argv: list[str]) -> int:
