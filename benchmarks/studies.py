@@ -48,8 +48,8 @@ STUDIES: dict[str, StudySpec] = {
                 "--no-inspect",
             ),
             20,
-            "materialize and DuckDB on a 16M-client day, 1 round; not in make bench: on 24 GB "
-            "the DuckDB run and this process ran the machine out of memory",
+            "materialize and DuckDB on a 16M-client day, 1 round; not in make bench: DuckDB "
+            "takes 19 GB, and beside this process generating the day the two exhaust 24 GB",
         ),
         StudySpec(
             "backfill7",
