@@ -93,14 +93,48 @@ def test_keys_not_null_counts_rows_with_a_null_key(spark: SparkSession) -> None:
 def test_a_good_day_keeps_every_blocking_rule(spark: SparkSession) -> None:
     rows = [row("c1"), row("c1", foreign_install=True, user_type=0), row("c2")]
 
-    findings = rules.audit(frame(spark, rows), [D1])
+    context = spark.sparkContext
+    context.setJobGroup("audit-good-day", "the audit's jobs")
+    try:
+        findings = rules.audit(frame(spark, rows), [D1])
+        jobs = len(context.statusTracker().getJobIdsForGroup("audit-good-day"))
+    finally:
+        context.setJobGroup(None, None)  # type: ignore[arg-type]
 
+    # One counting query for every rule, no samples: 4 jobs (AQE submits the window's and the
+    # grouping's shuffles and the channel spread's broadcast as jobs of their own), where a
+    # query per rule took 7.
+    assert jobs == 4
     assert [(f.rule.name, f.day, f.failed_rows) for f in findings] == [
         ("grain_is_unique", D1, 0),
         ("values_in_range", D1, 0),
         ("channel_counts_consistent", D1, 0),
         ("keys_not_null", D1, 0),
     ]
+
+
+def test_every_rule_is_counted_on_every_day_at_once(spark: SparkSession) -> None:
+    rows = [
+        row("c1"),
+        row("c1"),  # D1: a duplicated grain
+        row("c2", user_type=2),  # D1: out of range
+        row("c3", day=D2, normalized_channel=None),  # D2: a null key
+        row("c4", day=D2, count=0),  # D2: out of range
+        row("c5", day=D2),
+    ]
+    findings = rules.audit(frame(spark, rows), [D1, D2])
+
+    assert [(f.rule.name, f.day, f.failed_rows) for f in findings] == [
+        ("grain_is_unique", D1, 2),
+        ("grain_is_unique", D2, 0),
+        ("values_in_range", D1, 1),
+        ("values_in_range", D2, 1),
+        ("channel_counts_consistent", D1, 0),
+        ("channel_counts_consistent", D2, 0),
+        ("keys_not_null", D1, 0),
+        ("keys_not_null", D2, 1),
+    ]
+    assert [len(f.sample) for f in findings] == [2, 0, 1, 1, 0, 0, 0, 1]
 
 
 @pytest.mark.parametrize(("max_change", "moved"), [(0.30, True), (0.50, False)])

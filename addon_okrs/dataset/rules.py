@@ -4,6 +4,7 @@ previous day. Dagster reports them as addon_aggregates' checks (defs/checks.py).
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import reduce
 from typing import Any
 
 from pyspark.sql import DataFrame, Window
@@ -120,17 +121,27 @@ def audit(
     frame: DataFrame, days: Sequence[str], rules: Sequence[Rule] = BLOCKING_RULES
 ) -> list[Finding]:
     """Every rule on every day of `frame` (a day column and the output's columns): one finding
-    per rule and day, with up to SAMPLE_ROWS violating rows of a day that fails."""
+    per rule and day, with up to SAMPLE_ROWS violating rows of a day that fails. The rules'
+    violations are counted by one Spark job (their plans unioned), not a job per rule."""
+    if not rules:
+        return []
+    tagged = [
+        rule.violations(frame).select(F.lit(index).alias("_rule"), F.col(DAY))
+        for index, rule in enumerate(rules)
+    ]
+    counted = reduce(DataFrame.unionAll, tagged).groupBy("_rule", DAY).count().collect()
+    failed_rows = {(r["_rule"], r[DAY]): r["count"] for r in counted}
     findings = []
-    for rule in rules:
-        violations = rule.violations(frame)
-        by_day = {r[DAY]: r["count"] for r in violations.groupBy(DAY).count().collect()}
+    for index, rule in enumerate(rules):
         for day in days:
-            failed = by_day.get(day, 0)
+            failed = failed_rows.get((index, day), 0)
             sample = (
                 [
                     row.asDict()
-                    for row in violations.where(F.col(DAY) == day).limit(SAMPLE_ROWS).collect()
+                    for row in rule.violations(frame)
+                    .where(F.col(DAY) == day)
+                    .limit(SAMPLE_ROWS)
+                    .collect()
                 ]
                 if failed
                 else []
