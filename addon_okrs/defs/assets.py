@@ -103,16 +103,16 @@ class AddonAggregatesConfig(dg.Config):
 
 
 def empty_sources(
-    days: list[str], count_by_client_day: DataFrame, channel_counts: DataFrame
+    days: list[str], count_by_client_day: DataFrame, days_with_pings: set[str]
 ) -> list[str]:
-    """Which of the run's days have a source with nothing left after the dataset's filters."""
+    """Which of the run's days have a source with nothing left after the dataset's filters
+    (`days_with_pings`: the days channel_counts has rows for)."""
     with_addons = {r[DAY] for r in count_by_client_day.select(DAY).distinct().collect()}
-    with_pings = {r[DAY] for r in channel_counts.select(DAY).distinct().collect()}
     problems = []
     for day in days:
         if day not in with_addons:
             problems.append(f"{day}: addons has no enabled add-on of a known client")
-        if day not in with_pings:
+        if day not in days_with_pings:
             problems.append(f"{day}: main_summary has no ping of a known client")
     return problems
 
@@ -144,7 +144,14 @@ def addon_aggregates(
     """addons/agg/v1: one row per client, channel and install type, with the client's facts
     and the channel's totals. Each day is published only if it keeps the blocking rules."""
     days = context.partition_keys
-    problems = empty_sources(days, count_by_client_day, channel_counts)
+    # channel_counts is a handful of rows per day: read back once, for the UI's counts and to
+    # see which days have pings.
+    n_clients: dict[str, dict[str, Any]] = {day: {} for day in days}
+    for row in channel_counts.select(DAY, "normalized_channel", "n_clients").collect():
+        n_clients.setdefault(row[DAY], {})[row["normalized_channel"]] = row["n_clients"]
+    problems = empty_sources(
+        days, count_by_client_day, {day for day, counts in n_clients.items() if counts}
+    )
     if problems and not config.allow_empty:
         raise dg.Failure(
             description=(
@@ -154,10 +161,6 @@ def addon_aggregates(
             ),
             allow_retries=False,
         )
-    # channel_counts is a handful of rows per day: reading it back for the UI costs nothing.
-    n_clients: dict[str, dict[str, Any]] = {day: {} for day in days}
-    for row in channel_counts.select(DAY, "normalized_channel", "n_clients").collect():
-        n_clients[row[DAY]][row["normalized_channel"]] = row["n_clients"]
     frame = transforms.addon_aggregates(
         count_by_client_day, user_types, ms_install_days, ms_has_theme, channel_counts
     )
