@@ -3,7 +3,9 @@
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
+from addon_okrs.dataset.local_frame import local_frame
 from addon_okrs.dataset.schema import ADDON_OKR_METRICS_SCHEMA, ALL_CHANNELS, DAY, NEW_PROFILE_DAYS
 
 
@@ -45,7 +47,11 @@ def okr_metrics(addon_aggregates: DataFrame, days: list[str]) -> DataFrame:
         "new_profile_self_installers",
     ]
     # Every run day gets its `all` row, even a day without rows (all counts 0).
-    run_days = addon_aggregates.sparkSession.createDataFrame([(d,) for d in days], [DAY])
+    run_days = local_frame(
+        addon_aggregates.sparkSession,
+        [(d,) for d in days],
+        T.StructType([T.StructField(DAY, T.StringType())]),
+    )
     summed = per_channel.groupBy(DAY).agg(*(F.sum(c).alias(c) for c in counts))
     all_channels = run_days.join(summed, on=DAY, how="left").select(
         DAY,

@@ -10,6 +10,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 from addon_okrs.dataset import report
+from addon_okrs.dataset.local_frame import local_frame
 from addon_okrs.dataset.okr_metrics import okr_metrics
 from addon_okrs.dataset.schema import ADDON_OKR_METRICS_SCHEMA, ALL_CHANNELS, DAY
 from addon_okrs.defs.assets import daily_asset, daily_spark_asset
@@ -61,8 +62,10 @@ def addon_okr_metrics(context: dg.AssetExecutionContext, addon_aggregates: DataF
     # A handful of rows a day: written from what was just computed, not by running the plan
     # over addons/agg/v1 a second time.
     schema = T.StructType([T.StructField(DAY, T.StringType()), *ADDON_OKR_METRICS_SCHEMA.fields])
-    return addon_aggregates.sparkSession.createDataFrame(
-        [tuple(r[f.name] for f in schema.fields) for r in rows], schema
+    return local_frame(
+        addon_aggregates.sparkSession,
+        [tuple(r[f.name] for f in schema.fields) for r in rows],
+        schema,
     )
 
 

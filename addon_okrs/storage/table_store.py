@@ -11,6 +11,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from addon_okrs.dataset import sizing
+from addon_okrs.dataset.local_frame import local_frame
 from addon_okrs.dataset.schema import CLIENT_ID, CLIENT_PARTITIONS, DAY, SOURCE_CONTRACTS
 from addon_okrs.storage import bucketing, parquet_merge
 from addon_okrs.storage.catalog import day_folder
@@ -165,7 +166,7 @@ class TableStore:
                     # A day with no rows still gets a folder with a schema-only file, so that
                     # readers of the day find an empty table rather than a missing one (and
                     # read it plain: that file is in no bucket).
-                    self.spark.createDataFrame([], data_schema).write.parquet(staged.uri)
+                    local_frame(self.spark, [], data_schema).write.parquet(staged.uri)
                 elif layout is not None:
                     staged.write_bytes(bucketing.RECORD, layout.to_bytes())
                 if bytes_per_record is not None:
