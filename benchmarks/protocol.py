@@ -35,14 +35,24 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--before", default=BEFORE, help="the commit to compare with")
     parser.add_argument("--clients", type=int, default=1_000_000, help="clients in the day")
     parser.add_argument("--repeat", type=int, default=3, help="rounds; figures are medians")
+    parser.add_argument(
+        "--select",
+        default="*addon_aggregates",
+        help="the assets each run builds (dagster's selection syntax; '*' for every asset)",
+    )
     parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "bench")
     args = parser.parse_args(argv)
     cache = args.cache.resolve()
     cache.mkdir(parents=True, exist_ok=True)
     checkouts = {f"before ({args.before})": worktree(cache, args.before), "after": REPO}
     contenders = {label: {"repo": repo} for label, repo in checkouts.items()}
-    samples = materialize_rounds(cache, args.clients, args.repeat, "protocol", contenders)
-    print(f"\n`materialize`, one day of {args.clients:,} clients, {args.repeat} rounds:\n")
+    samples = materialize_rounds(
+        cache, args.clients, args.repeat, "protocol", contenders, args.select
+    )
+    print(
+        f"\n`materialize --select '{args.select}'`, one day of {args.clients:,} clients, "
+        f"{args.repeat} rounds:\n"
+    )
     print(runs_table(samples, "code"))
     return 0
 

@@ -16,6 +16,7 @@ class Sample:
     peak_rss: int
     spark: SparkMetrics
     rows: int | None = None
+    cpu: float | None = None  # CPU seconds of the whole process tree
 
 
 @dataclass
@@ -57,21 +58,25 @@ def combine(samples: list[Sample]) -> Sample:
         spark.spill_bytes += s.spark.spill_bytes
         spark.bytes_read.update(s.spark.bytes_read)
     rows = sum(s.rows or 0 for s in samples)
-    return Sample(sum(s.wall for s in samples), max(s.peak_rss for s in samples), spark, rows)
+    cpus = [s.cpu for s in samples]
+    cpu = None if None in cpus else sum(c for c in cpus if c is not None)
+    return Sample(sum(s.wall for s in samples), max(s.peak_rss for s in samples), spark, rows, cpu)
 
 
 def runs_table(samples: dict[str, list[Sample]], heading: str) -> str:
     """A markdown table of each contender's runs: median wall, peak and spill (memory and disk
     spill together), the tasks' run and GC time summed, jobs, rows, the runs."""
     lines = [
-        f"| {heading} | wall s (median) | peak GB | spill GB | task s | task GC s | Spark jobs "
-        "| output rows | runs (s) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| {heading} | wall s (median) | CPU s (median) | peak GB | spill GB | task s "
+        "| task GC s | Spark jobs | output rows | runs (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, runs in samples.items():
         walls = [s.wall for s in runs]
+        cpus = [s.cpu for s in runs if s.cpu is not None]
+        cpu = f"{statistics.median(cpus):.1f}" if len(cpus) == len(runs) else "-"
         lines.append(
-            f"| {label} | {statistics.median(walls):.1f} "
+            f"| {label} | {statistics.median(walls):.1f} | {cpu} "
             f"| {statistics.median(s.peak_rss for s in runs) / GB:.2f} "
             f"| {statistics.median(s.spark.spill_bytes for s in runs) / GB:.2f} "
             f"| {statistics.median(s.spark.task_ms for s in runs) / 1000:.1f} "

@@ -185,7 +185,9 @@ class Runner:
         if inspect is not None:
             inspect(out, event_logs)
         shutil.rmtree(out, ignore_errors=True)
-        return Sample(measured.wall_seconds, measured.peak_rss_bytes, spark, rows)
+        return Sample(
+            measured.wall_seconds, measured.peak_rss_bytes, spark, rows, measured.cpu_seconds
+        )
 
     def child(self, contender: str, days: list[str]) -> list[str]:
         return [
@@ -208,11 +210,16 @@ class Runner:
 
 
 def materialize_rounds(
-    cache: Path, clients: int, repeat: int, name: str, contenders: dict[str, dict[str, Any]]
+    cache: Path,
+    clients: int,
+    repeat: int,
+    name: str,
+    contenders: dict[str, dict[str, Any]],
+    select: str = "*addon_aggregates",
 ) -> dict[str, list[Sample]]:
-    """`materialize` of one cached day of `clients`, once per contender per round, the
-    contenders interleaved; each contender's keyword arguments go to `Runner.run` (`repo`,
-    `extra_env`). The runs' folders are removed at the end."""
+    """`materialize` of one cached day of `clients` (the assets of `select`), once per
+    contender per round, the contenders interleaved; each contender's keyword arguments go to
+    `Runner.run` (`repo`, `extra_env`). The runs' folders are removed at the end."""
     source = source_data(cache, clients, 1)
     work = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=cache))
     runner = Runner(work)
@@ -222,7 +229,7 @@ def materialize_rounds(
         for round_ in range(1, repeat + 1):
             print(f"{name} round {round_}/{repeat}", flush=True)
             for label, how in contenders.items():
-                command = runner.command("materialize", [FIRST_DAY])
+                command = materialize_command(FIRST_DAY, FIRST_DAY, select=select)
                 samples[label].append(runner.run(label.split()[0], source, command, **how))
     finally:
         shutil.rmtree(work, ignore_errors=True)
