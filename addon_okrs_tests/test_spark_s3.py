@@ -9,7 +9,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -222,40 +222,56 @@ def test_a_day_held_back_by_the_audit_on_s3_keeps_its_previous_objects(
     assert sorted(k for k in after if "/_staging/" in k or "/_leases/" in k) == []
 
 
-def copying_aside(replaced: list[str], staged: list[str]) -> bool:
-    """The previous day partly copied into _replaced/, not yet recorded whole: the day itself
-    is still untouched."""
-    return bool(replaced) and not any(k.endswith(WHOLE) for k in replaced)
+# A run of addon_aggregates alone (over the intermediates `built` left) whose swap stops for
+# good right after its first object copy of the chosen move: into _replaced/ (the previous day
+# partly aside, not yet recorded whole) or out of _staging/ (the previous day wholly aside and
+# recorded, the new one partly in). It says so by creating the file named by argv[2], and the
+# test kills it there: the point is reached every time, not when a poll happens to see it.
+PAUSED_SWAP_RUN = """
+import sys, time
+from pathlib import Path
+from addon_okrs.settings import Settings
+from addon_okrs.storage import locations
+from addon_okrs.tools.in_process import materialize_days
+day, flag, moving = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+original = locations.Location.move_to
+class PausingAfterFirstCopy:
+    def __init__(self, fs):
+        self.fs = fs
+    def copy_file(self, source, target):
+        self.fs.copy_file(source, target)
+        flag.touch()
+        time.sleep(3600)  # until killed
+    def __getattr__(self, name):
+        return getattr(self.fs, name)
+def move_to(self, target, copied=None):
+    aside = moving == "aside" and "/_replaced/" in target.path
+    staged_in = moving == "in" and "/_staging/" in self.path
+    if aside or staged_in:
+        self = locations.Location(self.uri, PausingAfterFirstCopy(self.fs), self.path)
+    return original(self, target, copied)
+locations.Location.move_to = move_to
+materialize_days(Settings.from_env(), day, selection="addon_aggregates")
+"""
 
 
-def copying_in(replaced: list[str], staged: list[str]) -> bool:
-    """The previous day wholly aside (recorded) and the new one not yet wholly in place."""
-    return any(k.endswith(WHOLE) for k in replaced) and bool(staged)
-
-
-@pytest.mark.parametrize("state", [copying_aside, copying_in], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("moving", ["aside", "in"])
 def test_a_run_killed_mid_swap_on_s3_leaves_the_previous_day_whole_once_recovered(
-    state: Callable[[list[str], list[str]], bool],
+    moving: str,
     server: S3Server,
     built: Path,
     tmp_path: Path,
 ) -> None:
     lease = 6
-    # Small target files: the day is many objects, so the swap (a copy and a delete of each
-    # object: S3 has no rename) lasts long enough to be caught in the middle.
     env = s3_env(server, tmp_path / "home", "out", ADDON_OKRS_LEASE_SECONDS=str(lease))
     table = f"out/{ADDON_AGGREGATES.path}"
     day = f"{table}/{DAY}={DAYS[0]}/"
-    env["ADDON_OKRS_TARGET_FILE_MB"] = "0.002"
-    # Runs of the final asset alone, over the intermediates `built` left: the swap is the same.
-    final = materialize_command(DAYS[0], select=ADDON_AGGREGATES.name)
-    if state is copying_aside:  # the previous day, too, many objects: a copy aside that lasts
-        rewritten = run(final, env, tmp_path / "small.log")
-        assert rewritten.returncode == 0, rewritten.stderr[-3000:]
     previous = objects(server, day)
+    assert len(previous) >= 2  # a data file and the marker at least: one copy is a part
+    paused = tmp_path / "paused"
     with (tmp_path / "killed.log").open("wb") as log:
         killed = subprocess.Popen(
-            final,
+            [str(BIN / "python"), "-c", PAUSED_SWAP_RUN, DAYS[0], str(paused), moving],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -267,39 +283,35 @@ def test_a_run_killed_mid_swap_on_s3_leaves_the_previous_day_whole_once_recovere
         return [item["Key"] for item in listed(client, prefix)]
 
     try:
-        # Frozen as soon as the day's previous objects start moving aside; killed if, while
-        # frozen, the swap is seen in the state wanted, else let go and watched again.
-        while True:
-            assert killed.poll() is None, "the run ended before its swap could be interrupted"
-            assert time.monotonic() < deadline, "the swap was never caught in the middle"
-            if not keys(f"{table}/_replaced/"):
-                time.sleep(0.01)
-                continue
-            os.killpg(killed.pid, signal.SIGSTOP)
-            if state(keys(f"{table}/_replaced/"), keys(f"{table}/_staging/")):
-                os.killpg(killed.pid, signal.SIGKILL)
-                break
-            os.killpg(killed.pid, signal.SIGCONT)
+        while not paused.exists():
+            assert killed.poll() is None, (tmp_path / "killed.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the run never reached its swap"
+            time.sleep(0.05)
+        os.killpg(killed.pid, signal.SIGKILL)
     finally:
         reap(killed)
-    aside = [k for k in keys(f"{table}/_replaced/") if "/" + DAY in k and not k.endswith(WHOLE)]
-    if state is copying_aside:  # the kill left a partial copy aside beside a whole day
-        assert 0 < len(aside) < len(previous)
+    replaced, staged = keys(f"{table}/_replaced/"), keys(f"{table}/_staging/")
+    recorded = [k for k in replaced if k.endswith(WHOLE)]
+    aside = [k for k in replaced if "/" + DAY in k and not k.endswith(WHOLE)]
+    if moving == "aside":  # one object of the previous day aside, the day itself whole
+        assert (len(aside), recorded) == (1, [])
         assert objects(server, day) == previous
+    else:  # the previous day wholly aside and recorded, the new day's objects still staged
+        assert (len(aside), len(recorded)) == (len(previous), 1)
+        assert staged != []
     assert killed.returncode == -signal.SIGKILL
     time.sleep(lease)  # the dead run's lease expires
 
     # Cleaned up by the next run of the table (another day), or by `addon-okrs recover`.
-    env["ADDON_OKRS_TARGET_FILE_MB"] = "280"
     after = (
         cli("recover")
-        if state is copying_aside
+        if moving == "aside"
         else materialize_command(DAYS[2], select=ADDON_AGGREGATES.name)
     )
     following = run(after, env, tmp_path / "next.log")
 
     assert following.returncode == 0, following.stderr[-3000:]
-    if state is copying_aside:
+    if moving == "aside":
         assert following.stdout.splitlines()[0].startswith(
             f"table {ADDON_AGGREGATES.name}: recovered "
         )
