@@ -125,24 +125,19 @@ def audit(
     violations are counted by one Spark job (their plans unioned), not a job per rule."""
     if not rules:
         return []
+    violations = [rule.violations(frame) for rule in rules]
     tagged = [
-        rule.violations(frame).select(F.lit(index).alias("_rule"), F.col(DAY))
-        for index, rule in enumerate(rules)
+        rows.select(F.lit(index).alias("_rule"), F.col(DAY))
+        for index, rows in enumerate(violations)
     ]
     counted = reduce(DataFrame.unionAll, tagged).groupBy("_rule", DAY).count().collect()
     failed_rows = {(r["_rule"], r[DAY]): r["count"] for r in counted}
     findings = []
-    for index, rule in enumerate(rules):
+    for index, (rule, rows) in enumerate(zip(rules, violations, strict=True)):
         for day in days:
             failed = failed_rows.get((index, day), 0)
             sample = (
-                [
-                    row.asDict()
-                    for row in rule.violations(frame)
-                    .where(F.col(DAY) == day)
-                    .limit(SAMPLE_ROWS)
-                    .collect()
-                ]
+                [row.asDict() for row in rows.where(F.col(DAY) == day).limit(SAMPLE_ROWS).collect()]
                 if failed
                 else []
             )

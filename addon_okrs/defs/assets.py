@@ -148,7 +148,7 @@ def addon_aggregates(
     # see which days have pings.
     n_clients: dict[str, dict[str, Any]] = {day: {} for day in days}
     for row in channel_counts.select(DAY, "normalized_channel", "n_clients").collect():
-        n_clients.setdefault(row[DAY], {})[row["normalized_channel"]] = row["n_clients"]
+        n_clients[row[DAY]][row["normalized_channel"]] = row["n_clients"]
     problems = empty_sources(
         days, count_by_client_day, {day for day, counts in n_clients.items() if counts}
     )
