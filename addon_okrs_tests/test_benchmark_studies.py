@@ -1,10 +1,14 @@
 """The benchmark's studies (benchmarks/studies.py, benchmarks/report.py): a study's progress and
-estimate of what is left, and a study at one size keeping the others' results and durations."""
+estimate of what is left, and a study at one size keeping the others' results and durations;
+a run's CPU counted once per process."""
 
 import argparse
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 from benchmarks.eventlog import SparkMetrics
+from benchmarks.procs import tree_cpu
 from benchmarks.report import Report
 from benchmarks.results import Sample, Study
 from benchmarks.run import parse_args
@@ -80,3 +84,27 @@ def test_a_size_measured_alone_keeps_the_other_sizes_and_every_studys_duration(
     assert "| scaling-16m | `c16` | 5m01s | f16 |" in text
     assert "| scaling-4m | `c4` | 15m00s | f4 |" in text
     assert "| materialize | 30.0 | 60.0 | 180.0 | 10.0 | 10.0 | 1.00 | 1.00 | 3.00 | 10 |" in text
+
+
+class FakeProcess:
+    """A process as psutil reports it: its own CPU times and those of its reaped children."""
+
+    def __init__(self, pid: int, user: float, system: float, reaped: float) -> None:
+        self.pid = pid
+        self.times = SimpleNamespace(
+            user=user, system=system, children_user=reaped, children_system=0.0
+        )
+
+    def cpu_times(self) -> Any:
+        return self.times
+
+
+def test_a_tree_s_cpu_counts_each_process_once_not_again_in_its_parent() -> None:
+    # The parent has reaped a child that was sampled while it ran: the child's 2.0 s are in
+    # the parent's children times and under the child's own pid.
+    seen: dict[int, float] = {}
+    tree_cpu([FakeProcess(1, 0.25, 0.5, 0.0), FakeProcess(2, 1.5, 0.5, 0.0)], seen)  # type: ignore[list-item]
+    tree_cpu([FakeProcess(1, 0.25, 0.5, 2.0)], seen)  # type: ignore[list-item]
+
+    assert seen == {1: 0.75, 2: 2.0}
+    assert sum(seen.values()) == 2.75

@@ -1,6 +1,6 @@
 """Run one command as a fresh process tree and measure it: wall time, peak memory (the sum
 of the resident sets of the process and all its descendants, the JVM included) and CPU time
-(each process's user and system time, the last sampled before it ended).
+(each process's own user and system time, the last sampled before it ended).
 
 A child that is a fork of its parent not yet turned into another program (same command
 line) is left out: the JVM forks short-lived children (Hadoop's local file system runs shell
@@ -56,11 +56,14 @@ def tree_memory(root: psutil.Process, processes: list[psutil.Process]) -> int:
 
 
 def tree_cpu(processes: list[psutil.Process], seen: dict[int, float]) -> None:
-    """The CPU seconds so far of each of `processes`, into `seen` by pid."""
+    """The CPU seconds so far of each of `processes` itself, into `seen` by pid. Not its
+    children's times: a child reaped by its parent is in the parent's children times and, once
+    sampled, in `seen` under its own pid too, so adding both counted it twice (a parent waiting
+    for a 2.2 CPU-s child read as 4.0). A process that lives less than a poll is missed."""
     for process in processes:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess):
             t = process.cpu_times()
-            seen[process.pid] = t.user + t.system + t.children_user + t.children_system
+            seen[process.pid] = t.user + t.system
 
 
 def measure(command: list[str], env: dict[str, str], log: Path, cwd: Path) -> Measured:
