@@ -3,6 +3,7 @@ and percentages of target equal values computed here independently; a missing da
 gap; okrs.png is a PNG of the stated size; the page opens from disk in a headless browser."""
 
 import datetime as dt
+import io
 import struct
 from pathlib import Path
 
@@ -154,3 +155,16 @@ def test_the_report_files_are_a_png_of_the_stated_size_and_a_page_that_opens_fro
     assert f"Missing days (gaps in the chart): {MISSING}." in text
     assert image_width == 1200
     assert (okr_rows, channel_rows) == (4, 3)  # headers and three OKRs; headers, release, all
+
+
+def test_the_preview_is_the_chart_scaled_down_to_its_dpi_not_drawn_again(warehouse: Path) -> None:
+    from PIL import Image, ImageChops
+
+    png = report.render_png(resource(warehouse).build(AS_OF))
+
+    preview = report.preview_png(png, 55)
+    # FIGURE_INCHES (12 x 10) at 55 dpi, and the very chart: the full size scaled down.
+    assert png_size(preview) == (660, 550)
+    with Image.open(io.BytesIO(png)) as full, Image.open(io.BytesIO(preview)) as small:
+        again = full.resize((660, 550), Image.Resampling.LANCZOS)
+        assert ImageChops.difference(again, small).getbbox() is None

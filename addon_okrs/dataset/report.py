@@ -207,6 +207,20 @@ def render_png(report: Report, dpi: int = DPI) -> bytes:
     return out.getvalue()
 
 
+def preview_png(png: bytes, dpi: int) -> bytes:
+    """A smaller copy of render_png's chart, FIGURE_INCHES at `dpi`: the full-size PNG scaled
+    down (Pillow, which matplotlib brings) instead of drawn again, which costs as much as the
+    first drawing (about 0.6 s a day)."""
+    from PIL import Image
+
+    size = (round(FIGURE_INCHES[0] * dpi), round(FIGURE_INCHES[1] * dpi))
+    with Image.open(io.BytesIO(png)) as image:
+        small = image.resize(size, Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    small.save(out, format="png", optimize=False)
+    return out.getvalue()
+
+
 def _cell(value: Any, digits: int = 4) -> str:
     if value is None:
         return "-"

@@ -107,7 +107,7 @@ def addon_okr_report(
                 {"okrs.png": png, "index.html": report.render_html(built, png).encode()},
                 context.run.run_id,
             )
-        preview = base64.b64encode(report.render_png(built, dpi=PREVIEW_DPI)).decode("ascii")
+        preview = base64.b64encode(report.preview_png(png, PREVIEW_DPI)).decode("ascii")
         context.add_asset_metadata(
             {
                 "chart": dg.MetadataValue.md(
