@@ -41,14 +41,15 @@ from harness.servers import (
     spark_connect_server,
     spark_standalone_cluster,
 )
-from harness.settings import local_settings
+from harness.settings import local_settings, small_spark
 
 pytestmark = [pytest.mark.s3, pytest.mark.process]
 
 BUCKET = "telemetry"
 SOURCE = f"s3a://{BUCKET}/src"
 DAYS = ["20170601", "20170602", "20170603"]
-SMALL_SPARK = "spark.ui.enabled=false,spark.sql.shuffle.partitions=4"
+# The suite's small Spark (2 GB, few shuffle partitions, no UI), as every launched run has it.
+SMALL_SPARK = ",".join(f"{k}={v}" for k, v in small_spark().items())
 REPORT = "reports/addon_okrs"
 SENSOR_RUNS = {"dagster/sensor_name": "upstream_arrival_sensor"}
 
