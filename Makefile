@@ -15,7 +15,7 @@ export UV_PYTHON_DOWNLOADS := never
 # Runs of `make run` land in the same instance that `dagster dev` shows.
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup bytecode run test check java spark-jars spark-archive chromium postgres lint dev layers dagster-home bench screenshots
+.PHONY: setup bytecode run test test-setup check java spark-jars spark-archive chromium postgres lint dev layers dagster-home bench screenshots
 
 # What every target needs: the locked environment and a Java. The S3 connector comes when an
 # s3:// root is first used (or with `make spark-jars`), the class archive with the first local
@@ -55,18 +55,24 @@ spark-jars: $(VENV)/.synced
 spark-archive: $(VENV)/.synced java
 	@$(VENV)/bin/addon-okrs class-archive || echo "spark-archive: none made; local runs start without it" >&2
 
-chromium:
+# Both may install with apt-get, and so may `java` on a fresh machine: one at a time (order-only
+# prerequisites), while the rest of `make test`'s set-up runs beside them.
+chromium: | java
 	@sh scripts/ensure-chromium.sh
 
-postgres:
+postgres: | chromium
 	@sh scripts/ensure-postgres.sh
 
 run: setup dagster-home
 	$(VENV)/bin/addon-okrs demo
 
-# Every test, over both cores (pytest-xdist, harness/schedule.py deals the files out).
+# Every test, over both cores (pytest-xdist, harness/schedule.py deals the files out). The
+# set-up's steps run side by side (make -j): the downloads and apt-get wait on the network
+# while the environment is compiled and the class archive made.
 TEST_WORKERS ?= 3
-test: setup bytecode spark-jars chromium postgres
+test-setup: setup bytecode spark-jars chromium postgres spark-archive
+test:
+	@$(MAKE) --no-print-directory -j 4 --output-sync=target test-setup
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 check: setup bytecode
