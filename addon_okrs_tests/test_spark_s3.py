@@ -19,27 +19,20 @@ import pytest
 from pyspark.sql import SparkSession
 
 from addon_okrs.dataset.schema import DAY
-from addon_okrs.defs.graph import built_asset_names
-from addon_okrs.settings import Settings
 from addon_okrs.storage.catalog import ADDON_AGGREGATES, ADDON_OKR_METRICS, INTERMEDIATES
 from addon_okrs.storage.day_swap import WHOLE
 from addon_okrs.storage.locations import S3Options
-from addon_okrs.storage.s3a import connector_jars, s3a_conf
 from addon_okrs.tools.generate import generate_day, generate_days
 from addon_okrs.tools.in_process import materialize_days
-from addon_okrs_tests.helpers import launched_step_processes
 from harness.dagster_dev import DagsterDev
 from harness.reference import reference_addon_aggregates, reference_okr_metrics
 from harness.servers import (
     BIN,
     S3Server,
     child_env,
-    loopback_env,
     materialize_command,
     reap,
     seaweedfs_server,
-    spark_connect_server,
-    spark_standalone_cluster,
 )
 from harness.settings import local_settings, small_spark
 
@@ -80,12 +73,7 @@ def listed(client: Any, prefix: str) -> Iterator[dict[str, Any]]:
 
 def download(server: S3Server, prefix: str, into: Path) -> Path:
     """Every object under `prefix`, as files below `into`."""
-    client = server.client()
-    for item in listed(client, prefix):
-        target = into / item["Key"][len(prefix) :]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        client.download_file(BUCKET, item["Key"], str(target))
-    return into
+    return server.download(BUCKET, prefix, into)
 
 
 def objects(server: S3Server, prefix: str) -> dict[str, tuple[str, bytes]]:
@@ -370,58 +358,6 @@ def test_bad_s3_settings_fail_before_anything_is_written_naming_root_and_setting
     assert expected.format(url=server.url) in log
     assert "RetryRequestedFromPolicy" not in log and "STEP_UP_FOR_RETRY" not in log
     assert objects(server, "out/") == published  # every object as it was
-
-
-@pytest.mark.cluster
-def test_the_loopback_cluster_and_a_connect_server_build_the_same_day_in_the_same_bucket(
-    server: S3Server, mirror: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The executors and the Connect server find the credentials as on a cloud host: in their
-    # own environment (the standard chain), not in Spark's settings.
-    for key, value in server.env().items():
-        monkeypatch.setenv(key, value)
-    expected = None
-    with spark_standalone_cluster(tmp_path / "cluster", workers=1, cores=2) as cluster:
-        env = {**s3_env(server, tmp_path / "home-cluster", "cluster"), **_loopback()}
-        env["ADDON_OKRS_SPARK_MASTER"] = cluster.master_url
-        # The connector named by the setting for a mirror or an image (here: the same files).
-        env["ADDON_OKRS_SPARK_JARS"] = ",".join(
-            connector_jars((), Settings.from_env().cache_folder() / "m2")
-        )
-        done = run(materialize_command(DAYS[0]), env, tmp_path / "cluster.log")
-        assert done.returncode == 0, done.stderr[-3000:]
-        [app] = cluster.wait_for_completed_apps(1, timeout=60)
-        assert app["name"] == "addon_okrs"
-    expected = pq.read_table(
-        download(server, f"cluster/{ADDON_AGGREGATES.day_path(DAYS[0])}/", tmp_path / "c")
-    )
-    reference = of_day(reference_addon_aggregates(mirror, DAYS[:1]), DAYS[0])
-    assert rows(expected) == rows(reference)
-
-    # A Connect server given the connector and the S3 settings at its start, as its operator
-    # would; the run sends only the roots.
-    server_conf = {
-        "spark.jars": ",".join(connector_jars((), Settings.from_env().cache_folder() / "m2")),
-        **s3a_conf(S3Options(server.url, server.region)),
-    }
-    with spark_connect_server(tmp_path / "connect", conf=server_conf) as connect:
-        env = s3_env(server, tmp_path / "home-connect", "connect")
-        env["ADDON_OKRS_SPARK_REMOTE"] = connect.url
-        done = run(materialize_command(DAYS[0]), env, tmp_path / "connect.log")
-        assert done.returncode == 0, done.stderr[-3000:]
-        assert connect.jobs() > 0  # the work ran on the server
-    # A remote engine makes the executor multiprocess: each step its own process and session.
-    assert launched_step_processes(tmp_path / "home-connect") == sorted(built_asset_names)
-    built = pq.read_table(
-        download(server, f"connect/{ADDON_AGGREGATES.day_path(DAYS[0])}/", tmp_path / "s")
-    )
-    assert schema(built) == schema(reference)
-    assert rows(built) == rows(reference)
-
-
-def _loopback() -> dict[str, str]:
-    keep = ("SPARK_HOME", "SPARK_LOCAL_IP")
-    return {k: v for k, v in loopback_env().items() if k in keep}
 
 
 # Its own unit under -n (a SeaweedFS of its own): it needs none of the file's runs.

@@ -221,6 +221,19 @@ class S3Server:
             aws_secret_access_key=self.secret_key,
         )
 
+    def download(self, bucket: str, prefix: str, into: Path) -> Path:
+        """Every object of `bucket` under `prefix` (S3 folder markers, `name/`, skipped), as
+        files below `into`."""
+        client = self.client()
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                if item["Key"].endswith("/"):
+                    continue
+                target = into / item["Key"][len(prefix) :]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                client.download_file(bucket, item["Key"], str(target))
+        return into
+
 
 # Every listening port of `weed mini`: each given a free one, so that nothing fixed collides.
 SEAWEED_PORTS = (
