@@ -103,6 +103,13 @@ def s3_env(server: S3Server, home: Path, output: str, **extra: str) -> dict[str,
     for unset in ("ADDON_OKRS_INTERMEDIATE_ROOT", "ADDON_OKRS_EXECUTOR", "ADDON_OKRS_SPARK_JARS"):
         if unset not in extra:
             env.pop(unset, None)
+    # The suite's class archive is made for local runs without the connector on the class path,
+    # which a driver with it cannot map: the run finds (or, the first, writes at its exit) the
+    # archive of its own class path, as a local run on S3 does outside the suite.
+    opts = env.get("SPARK_SUBMIT_OPTS", "").split()
+    env["SPARK_SUBMIT_OPTS"] = " ".join(
+        o for o in opts if not o.startswith("-XX:SharedArchiveFile")
+    )
     return env
 
 
