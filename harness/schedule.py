@@ -15,7 +15,7 @@ from xdist.scheduler.loadscope import LoadScopeScheduling
 # command and the date are in docs/contributing.md). A unit not listed counts as 5 s.
 COST: dict[str, float] = {
     "daemon-kill": 160,
-    "test_concurrent_runs.py": 300,
+    "test_concurrent_runs.py": 390,
     "test_spark_s3.py": 290,
     "s3-arrival": 85,
     "test_ui.py": 340,
