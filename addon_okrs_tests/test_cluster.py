@@ -68,9 +68,7 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 @pytest.fixture(scope="module")
 def sources(s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The generated day, written to the bucket; a local copy of its objects."""
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in s3.env().items():
-            patch.setenv(key, value)
+    with s3.in_environment():
         generate_days(SOURCE, DAY, 1, CLIENTS, seed=11, samples=8,
                       s3=S3Options(s3.url, s3.region))  # fmt: skip
     return s3.download(BUCKET, "src/", tmp_path_factory.mktemp("cluster-sources"))
@@ -98,12 +96,12 @@ def the_connector() -> str:
 def cluster(s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneCluster]:
     """Two workers of one core. Their executors find the S3 credentials as on a cloud host: in
     their own environment (the standard chain), not in Spark's settings."""
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in s3.env().items():
-            patch.setenv(key, value)
-        base = tmp_path_factory.mktemp("cluster")
-        with spark_standalone_cluster(base, workers=2, cores=1, memory="1g") as running:
-            yield running
+    base = tmp_path_factory.mktemp("cluster")
+    with (
+        s3.in_environment(),
+        spark_standalone_cluster(base, workers=2, cores=1, memory="1g") as running,
+    ):
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -113,11 +111,11 @@ def connect_server(
     """A Connect server given the connector and the S3 settings at its start, as its operator
     would: a run sends only its roots."""
     conf = {"spark.jars": the_connector(), **s3a_conf(S3Options(s3.url, s3.region))}
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in s3.env().items():
-            patch.setenv(key, value)
-        with spark_connect_server(tmp_path_factory.mktemp("connect"), conf=conf) as server:
-            yield server
+    with (
+        s3.in_environment(),
+        spark_connect_server(tmp_path_factory.mktemp("connect"), conf=conf) as server,
+    ):
+        yield server
 
 
 def run_env(

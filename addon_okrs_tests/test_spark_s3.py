@@ -57,18 +57,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 @pytest.fixture(scope="module")
 def mirror(server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The generated source days, written to the bucket, and a local copy of those objects."""
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in server.env().items():
-            patch.setenv(key, value)
+    with server.in_environment():
         generate_days(SOURCE, DAYS[0], len(DAYS), clients=2000, seed=31, samples=3,
                       s3=S3Options(server.url, server.region))  # fmt: skip
     return download(server, "src/", tmp_path_factory.mktemp("mirror"))
-
-
-def listed(client: Any, prefix: str) -> Iterator[dict[str, Any]]:
-    """Each object under `prefix`, across pages, S3 folder markers (`name/`) skipped."""
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
-        yield from (item for item in page.get("Contents", []) if not item["Key"].endswith("/"))
 
 
 def download(server: S3Server, prefix: str, into: Path) -> Path:
@@ -84,7 +76,7 @@ def objects(server: S3Server, prefix: str) -> dict[str, tuple[str, bytes]]:
             item["ETag"],
             client.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read(),
         )
-        for item in listed(client, prefix)
+        for item in server.listed(BUCKET, prefix, client)
     }
 
 
@@ -276,7 +268,7 @@ def test_a_run_killed_mid_swap_on_s3_leaves_the_previous_day_whole_once_recovere
     client, deadline = server.client(), time.monotonic() + 300
 
     def keys(prefix: str) -> list[str]:
-        return [item["Key"] for item in listed(client, prefix)]
+        return [item["Key"] for item in server.listed(BUCKET, prefix, client)]
 
     try:
         while not paused.exists():
@@ -384,9 +376,7 @@ def test_the_arrival_sensor_under_the_daemon_starts_a_run_that_reads_and_writes_
     try:
         dev.start()
         assert dev.runs(SENSOR_RUNS) == []
-        with pytest.MonkeyPatch.context() as patch:
-            for key, value in server.env().items():
-                patch.setenv(key, value)
+        with server.in_environment():
             generate_day(roots["ADDON_OKRS_SOURCE_ROOT"], yesterday, clients=1500, seed=8,
                          samples=3, s3=S3Options(server.url, server.region))  # fmt: skip
 

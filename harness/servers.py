@@ -221,17 +221,36 @@ class S3Server:
             aws_secret_access_key=self.secret_key,
         )
 
-    def download(self, bucket: str, prefix: str, into: Path) -> Path:
-        """Every object of `bucket` under `prefix` (S3 folder markers, `name/`, skipped), as
-        files below `into`."""
-        client = self.client()
+    @contextmanager
+    def in_environment(self) -> Iterator[None]:
+        """This process's environment holding `env()` (for what reads the standard AWS
+        variables: the generator, a cluster's or a Connect server's JVMs started meanwhile),
+        as it was afterwards."""
+        previous = {key: os.environ.get(key) for key in self.env()}
+        os.environ.update(self.env())
+        try:
+            yield
+        finally:
+            for key, value in previous.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    def listed(self, bucket: str, prefix: str, client: Any = None) -> Iterator[dict[str, Any]]:
+        """Each object of `bucket` under `prefix`, across pages, S3 folder markers (`name/`)
+        skipped; through `client` when given."""
+        client = client or self.client()
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                if item["Key"].endswith("/"):
-                    continue
-                target = into / item["Key"][len(prefix) :]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                client.download_file(bucket, item["Key"], str(target))
+            yield from (item for item in page.get("Contents", []) if not item["Key"].endswith("/"))
+
+    def download(self, bucket: str, prefix: str, into: Path) -> Path:
+        """Every object of `bucket` under `prefix`, as files below `into`."""
+        client = self.client()
+        for item in self.listed(bucket, prefix, client):
+            target = into / item["Key"][len(prefix) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            client.download_file(bucket, item["Key"], str(target))
         return into
 
 
